@@ -1,0 +1,109 @@
+"""Box format, checks, IoU semantics and box generators shared by ``box_iou``
+and ``nms`` (as torchvision's ``_box_inter_union`` serves its sibling ops).
+
+Boxes are (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2, so a box's area is
+(x2 - x1) * (y2 - y1) >= 0.  The IoU of two boxes is
+intersection / (area_a + area_b - intersection), and **0 where that union is
+0** (two zero-area boxes): torchvision's 0/0 = NaN is not an answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from impls import checks
+
+IMAGE_SIZE = 1024.0  # the generators' image is IMAGE_SIZE x IMAGE_SIZE pixels
+
+
+def check_boxes(name: str, boxes) -> np.ndarray:
+    boxes = checks.float_array(name, boxes, ndim=2, dtypes=("float32", "float64"))
+    if boxes.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) as x1, y1, x2, y2; got {boxes.shape}")
+    if boxes.size and ((boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()):
+        bad = int(np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))[0])
+        raise ValueError(f"{name} must satisfy x1 <= x2 and y1 <= y2; box {bad} is {boxes[bad].tolist()}")
+    return boxes
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Float64 IoU of every pair (the reference; 0 where the union is 0)."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = w * h
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _clip(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.clip(boxes, 0.0, IMAGE_SIZE)
+    boxes[:, 2] = np.maximum(boxes[:, 2], boxes[:, 0])
+    boxes[:, 3] = np.maximum(boxes[:, 3], boxes[:, 1])
+    return boxes
+
+
+def _from_centres(cx, cy, w, h) -> np.ndarray:
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def _distinct_scores(quality: np.ndarray) -> np.ndarray:
+    """Scores in (0, 1) ordered like ``quality`` and all distinct, even in
+    float16 steps for small N and float32 for large N (the reference is
+    defined on distinct scores; ties are tested separately)."""
+    n = quality.size
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[np.argsort(quality, kind="stable")] = np.arange(n)
+    return (ranks + 1.0) / (n + 1.0)
+
+
+def detector_boxes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes as a detector emits them before NMS: clusters of jittered
+    proposals around objects (about 100 per object, scored by how well they
+    fit it) plus 20 % low-scoring background boxes."""
+    n_background = n // 5
+    n_proposals = n - n_background
+    n_objects = max(1, n_proposals // 100)
+    size = np.exp(rng.uniform(np.log(24), np.log(320), (n_objects, 2)))
+    centre = rng.uniform(0, IMAGE_SIZE, (n_objects, 2))
+    objects = _clip(_from_centres(centre[:, 0], centre[:, 1], size[:, 0], size[:, 1]))
+
+    owner = rng.integers(0, n_objects, n_proposals)
+    ow = objects[owner, 2] - objects[owner, 0]
+    oh = objects[owner, 3] - objects[owner, 1]
+    cx = (objects[owner, 0] + objects[owner, 2]) / 2 + rng.normal(0, 0.12, n_proposals) * ow
+    cy = (objects[owner, 1] + objects[owner, 3]) / 2 + rng.normal(0, 0.12, n_proposals) * oh
+    w = ow * np.exp(rng.normal(0, 0.2, n_proposals))
+    h = oh * np.exp(rng.normal(0, 0.2, n_proposals))
+    proposals = _clip(_from_centres(cx, cy, w, h))
+    # Each proposal's IoU with its own object: the better it fits, the higher it scores.
+    ix = np.clip(np.minimum(proposals[:, 2], objects[owner, 2]) - np.maximum(proposals[:, 0], objects[owner, 0]), 0, None)
+    iy = np.clip(np.minimum(proposals[:, 3], objects[owner, 3]) - np.maximum(proposals[:, 1], objects[owner, 1]), 0, None)
+    inter = ix * iy
+    area_p = (proposals[:, 2] - proposals[:, 0]) * (proposals[:, 3] - proposals[:, 1])
+    fit = inter / np.maximum(area_p + ow * oh - inter, 1e-9)
+
+    bw = np.exp(rng.uniform(np.log(8), np.log(256), (n_background, 2)))
+    bc = rng.uniform(0, IMAGE_SIZE, (n_background, 2))
+    background = _clip(_from_centres(bc[:, 0], bc[:, 1], bw[:, 0], bw[:, 1]))
+
+    boxes = np.concatenate([proposals, background])
+    quality = np.concatenate([fit + rng.normal(0, 0.1, n_proposals), rng.normal(-0.2, 0.1, n_background)])
+    perm = rng.permutation(n)  # detectors emit boxes in no particular order
+    return boxes[perm], _distinct_scores(quality[perm])
+
+
+def uniform_boxes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes spread uniformly over the image, sides log-uniform in [16, 128]:
+    few overlap, so nearly all are kept (the worst case for O(N * kept) NMS)."""
+    centre = rng.uniform(0, IMAGE_SIZE, (n, 2))
+    side = np.exp(rng.uniform(np.log(16), np.log(128), (n, 2)))
+    boxes = _clip(_from_centres(centre[:, 0], centre[:, 1], side[:, 0], side[:, 1]))
+    return boxes, _distinct_scores(rng.random(n))
+
+
+GENERATORS = {"detector": detector_boxes, "uniform": uniform_boxes}
