@@ -103,8 +103,24 @@ class OpSpec:
         """Minimum bytes an implementation must read and write."""
         raise NotImplementedError
 
+    def throughput(self, **inputs) -> tuple[float, str] | None:
+        """Optional op-specific rate: (items per call, unit), e.g. (T, "steps")
+        for streaming ops; reports show items / median time as "<unit>/s"."""
+        return None
+
     def compare(self, output, expected, inputs: dict) -> Comparison:
         return compare_allclose(output, expected, self.tolerance(inputs))
+
+    def edge_cases(self, dtype: str) -> list[tuple[str, dict]]:
+        """(id, inputs) pairs of degenerate but valid input (empty arrays, one
+        element, ties, thresholds at their limits); every implementation must
+        match the reference on each."""
+        return []
+
+    def bad_inputs(self) -> list[tuple[str, dict, type, str]]:
+        """(id, inputs, exception type, regex the message must match): input
+        every implementation must reject with that clear error."""
+        return []
 
     # -- helpers ------------------------------------------------------------
     def case(self, name: str) -> Case:

@@ -33,6 +33,33 @@ class BoxIouSpec(OpSpec):
         checks.same_dtype(boxes1=boxes1, boxes2=boxes2)
         return {"boxes1": boxes1, "boxes2": boxes2}
 
+    def edge_cases(self, dtype):
+        f = lambda rows: np.array(rows, dtype=dtype).reshape(-1, 4)
+        unit = [0, 0, 1, 1]
+        return [
+            ("empty-both", {"boxes1": f([]), "boxes2": f([])}),
+            ("empty-first", {"boxes1": f([]), "boxes2": f([unit, [0, 0, 2, 2]])}),
+            ("empty-second", {"boxes1": f([unit]), "boxes2": f([])}),
+            ("one-box-self", {"boxes1": f([unit]), "boxes2": f([unit])}),
+            ("identical", {"boxes1": f([[1, 2, 5, 7]] * 3), "boxes2": f([[1, 2, 5, 7]] * 2)}),
+            ("disjoint-and-touching", {"boxes1": f([unit]), "boxes2": f([[1, 0, 2, 1], [3, 3, 4, 4]])}),
+            ("containment", {"boxes1": f([[0, 0, 10, 10]]), "boxes2": f([[2, 2, 4, 4], [0, 0, 10, 5]])}),
+            ("zero-area", {"boxes1": f([[1, 1, 1, 1], [0, 0, 2, 0], unit]), "boxes2": f([[1, 1, 1, 1], unit])}),
+            ("negative-coordinates", {"boxes1": f([[-3, -3, -1, -1]]), "boxes2": f([[-2, -2, 0, 0]])}),
+        ]
+
+    def bad_inputs(self):
+        good = np.array([[0, 0, 1, 1]], dtype=np.float32)
+        return [
+            ("boxes1-wrong-rank", {"boxes1": good[0], "boxes2": good}, ValueError, "boxes1 must be 2-D"),
+            ("boxes2-wrong-width", {"boxes1": good, "boxes2": np.zeros((2, 3), np.float32)}, ValueError, "boxes2 must have shape \\(N, 4\\)"),
+            ("boxes1-int", {"boxes1": good.astype(np.int64), "boxes2": good}, TypeError, "boxes1 must have dtype"),
+            ("mixed-dtypes", {"boxes1": good, "boxes2": good.astype(np.float64)}, TypeError, "boxes2 must have the dtype of boxes1"),
+            ("boxes2-nan", {"boxes1": good, "boxes2": np.array([[0, 0, np.nan, 1]], np.float32)}, ValueError, "boxes2 must be finite"),
+            ("boxes1-inverted", {"boxes1": np.array([[2, 0, 1, 1]], np.float32), "boxes2": good}, ValueError, "boxes1 must satisfy x1 <= x2"),
+            ("boxes2-list", {"boxes1": good, "boxes2": [[0, 0, 1, 1]]}, TypeError, "boxes2 must be a numpy.ndarray"),
+        ]
+
     def reference(self, boxes1, boxes2):
         return _boxes.iou_matrix(boxes1, boxes2)
 

@@ -16,6 +16,7 @@ from impls.registry import Case, Comparison, OpSpec, register_spec
 # inter > t * union), so a decision on a pair this close to the threshold is
 # not an error.  float32 IoU carries a few ulps (~1e-7) of rounding; 1e-5 is
 # a hundred times that, and still far below any meaningful threshold step.
+# An IoU exactly equal to the threshold is never ambiguous: it must be kept.
 AMBIGUITY = {"float32": 1e-5, "float64": 1e-12}
 
 
@@ -65,6 +66,50 @@ class NmsSpec(OpSpec):
         if score_threshold is not None:
             score_threshold = checks.real_number("score_threshold", score_threshold)
         return {"boxes": boxes, "scores": scores, "iou_threshold": iou_threshold, "score_threshold": score_threshold}
+
+    def edge_cases(self, dtype):
+        f = lambda rows: np.array(rows, dtype=dtype).reshape(-1, 4)
+        s = lambda values: np.array(values, dtype=dtype)
+        case = lambda b, sc, t=0.5, st=None: {"boxes": f(b), "scores": s(sc), "iou_threshold": t, "score_threshold": st}
+        unit = [0, 0, 1, 1]
+        # IoU of [0,0,3,1] and [1,0,4,1] is 2/4 = 0.5, exact in every dtype.
+        return [
+            ("empty", case([], [])),
+            ("one-box", case([unit], [0.5])),
+            ("identical-boxes", case([[1, 1, 3, 3]] * 4, [0.1, 0.9, 0.5, 0.7])),
+            ("equal-scores-keep-lower-index", case([[0, 0, 2, 2], [0, 0, 2, 2.1], [5, 5, 6, 6]], [0.5, 0.5, 0.5])),
+            ("equal-scores-reversed", case([[0, 0, 2, 2.1], [0, 0, 2, 2], [5, 5, 6, 6]], [0.25, 0.5, 0.5])),
+            ("iou-exactly-at-threshold-is-kept", case([[0, 0, 3, 1], [1, 0, 4, 1]], [0.9, 0.8], t=0.5)),
+            ("iou-just-above-threshold", case([[0, 0, 3, 1], [1, 0, 4, 1]], [0.9, 0.8], t=0.499)),
+            ("threshold-zero-touching-kept", case([unit, [1, 0, 2, 1], [0.5, 0, 1.5, 1]], [0.9, 0.8, 0.7], t=0.0)),
+            ("threshold-one-keeps-all", case([unit, unit, unit], [0.3, 0.2, 0.1], t=1.0)),
+            ("zero-area-boxes", case([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 2, 0], unit], [0.9, 0.8, 0.7, 0.6])),
+            ("containment", case([[0, 0, 10, 10], [0, 0, 9, 9], [1, 1, 2, 2]], [0.9, 0.8, 0.7])),
+            ("chain-suppression", case([[0, 0, 4, 1], [1, 0, 5, 1], [2, 0, 6, 1]], [0.9, 0.8, 0.7], t=0.5)),
+            ("score-threshold", case([unit, [5, 5, 6, 6], [9, 9, 10, 10]], [0.9, 0.5, 0.25], st=0.5)),
+            ("score-threshold-drops-all", case([unit], [0.5], st=0.75)),
+            ("negative-scores", case([unit, [0, 0, 1, 1.05]], [-0.5, -0.25])),
+        ]
+
+    def bad_inputs(self):
+        boxes = np.array([[0, 0, 1, 1], [0, 0, 2, 2]], dtype=np.float32)
+        scores = np.array([0.9, 0.8], dtype=np.float32)
+        case = lambda **kw: {"boxes": boxes, "scores": scores, "iou_threshold": 0.5, "score_threshold": None, **kw}
+        return [
+            ("boxes-wrong-rank", case(boxes=boxes.ravel()), ValueError, "boxes must be 2-D"),
+            ("boxes-wrong-width", case(boxes=boxes[:, :3].copy()), ValueError, "boxes must have shape \\(N, 4\\)"),
+            ("scores-wrong-rank", case(scores=scores[:, None]), ValueError, "scores must be 1-D"),
+            ("mismatched-lengths", case(scores=scores[:1]), ValueError, "scores must have one entry per box"),
+            ("boxes-int", case(boxes=boxes.astype(np.int32)), TypeError, "boxes must have dtype"),
+            ("scores-float64", case(scores=scores.astype(np.float64)), TypeError, "scores must have the dtype of boxes"),
+            ("scores-nan", case(scores=np.array([0.9, np.nan], np.float32)), ValueError, "scores must be finite"),
+            ("boxes-inf", case(boxes=np.array([[0, 0, 1, 1], [0, 0, np.inf, 2]], np.float32)), ValueError, "boxes must be finite"),
+            ("boxes-inverted", case(boxes=np.array([[0, 0, 1, 1], [0, 3, 2, 2]], np.float32)), ValueError, "boxes must satisfy x1 <= x2 and y1 <= y2"),
+            ("threshold-above-one", case(iou_threshold=1.5), ValueError, "iou_threshold must lie in"),
+            ("threshold-nan", case(iou_threshold=float("nan")), ValueError, "iou_threshold must be finite"),
+            ("threshold-string", case(iou_threshold="0.5"), TypeError, "iou_threshold must be a real number"),
+            ("score-threshold-nan", case(score_threshold=float("nan")), ValueError, "score_threshold must be finite"),
+        ]
 
     def output_dtype(self, inputs):
         return np.dtype("int64")
@@ -176,7 +221,7 @@ class NmsSpec(OpSpec):
                 if worst > threshold + tol:
                     return f"box {i} was kept though its IoU {worst:.7f} with a kept box exceeds {threshold}"
                 kept_so_far.append(i)
-            elif worst <= threshold - tol:
+            elif worst <= threshold - tol or worst == threshold:
                 return f"box {i} was suppressed though no kept box overlaps it by more than {threshold} (max IoU {worst:.7f})"
         return ""
 

@@ -1,0 +1,38 @@
+"""pytest options that select the correctness matrix: --op, --backend, --device, --quick."""
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("kernel-arena")
+    group.addoption("--op", action="append", default=None, help="only this op (repeatable)")
+    group.addoption("--backend", action="append", default=None, help="only this backend (repeatable)")
+    group.addoption("--device", action="append", default=None, help="only this device: cpu or cuda (repeatable)")
+    group.addoption("--quick", action="store_true", help="only the small benchmark cases")
+    group.addoption("--plugin", action="append", default=None, help="also test the implementations in this file")
+
+
+def pytest_configure(config):
+    import impls
+
+    for path in config.getoption("--plugin") or ():
+        impls.load_plugin(path)
+
+
+def selected_implementations(config):
+    """The registered implementations the command line selects, available or not."""
+    import impls
+
+    ops, backends, devices = (config.getoption(o) for o in ("--op", "--backend", "--device"))
+    return [
+        impl
+        for impl in impls.implementations()
+        if (not ops or impl.op in ops)
+        and (not backends or impl.backend in backends)
+        and (not devices or impl.device in devices)
+    ]
+
+
+@pytest.fixture
+def quick(request):
+    return request.config.getoption("--quick")
