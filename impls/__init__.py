@@ -1,12 +1,12 @@
 """Kernel Arena implementations: one package per op, one file per backend.
 
-    import impls
-    impls.ops()                                  # op names
-    impls.spec("nms")                            # the op's contract
-    impls.implementations(op="nms", backend=None, device=None)
+import impls
+impls.ops()                                  # op names
+impls.spec("nms")                            # the op's contract
+impls.implementations(op="nms", backend=None, device=None)
 
-    @impls.register("nms", backend="numba", device="cpu", name="nms_sweep")
-    def nms_sweep(boxes, scores, iou_threshold, score_threshold=None): ...
+@impls.register("nms", backend="numba", device="cpu", name="nms_sweep")
+def nms_sweep(boxes, scores, iou_threshold, score_threshold=None): ...
 """
 
 from impls.registry import (

@@ -162,8 +162,18 @@ class NumbaCudaBackend(Backend):
         cuda.synchronize()
 
 
-_BACKENDS = {b.name: b for b in (PythonBackend(), NumpyBackend(), NumbaBackend(), NumbaCudaBackend(),
-                                  CupyBackend(), ExtBackend(), TorchBackend())}
+_BACKENDS = {
+    b.name: b
+    for b in (
+        PythonBackend(),
+        NumpyBackend(),
+        NumbaBackend(),
+        NumbaCudaBackend(),
+        CupyBackend(),
+        ExtBackend(),
+        TorchBackend(),
+    )
+}
 
 
 def get(name: str) -> Backend:

@@ -81,8 +81,12 @@ def detector_boxes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     h = oh * np.exp(rng.normal(0, 0.2, n_proposals))
     proposals = _clip(_from_centres(cx, cy, w, h))
     # Each proposal's IoU with its own object: the better it fits, the higher it scores.
-    ix = np.clip(np.minimum(proposals[:, 2], objects[owner, 2]) - np.maximum(proposals[:, 0], objects[owner, 0]), 0, None)
-    iy = np.clip(np.minimum(proposals[:, 3], objects[owner, 3]) - np.maximum(proposals[:, 1], objects[owner, 1]), 0, None)
+    ix = np.clip(
+        np.minimum(proposals[:, 2], objects[owner, 2]) - np.maximum(proposals[:, 0], objects[owner, 0]), 0, None
+    )
+    iy = np.clip(
+        np.minimum(proposals[:, 3], objects[owner, 3]) - np.maximum(proposals[:, 1], objects[owner, 1]), 0, None
+    )
     inter = ix * iy
     area_p = (proposals[:, 2] - proposals[:, 0]) * (proposals[:, 3] - proposals[:, 1])
     fit = inter / np.maximum(area_p + ow * oh - inter, 1e-9)

@@ -13,8 +13,8 @@ import dataclasses
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -171,7 +171,9 @@ def compare_allclose(output, expected, tol: tuple[float, float]) -> Comparison:
                 f"output {i}: {int((diff > atol + rtol * np.abs(ref)).sum())} elements outside "
                 f"rtol={rtol:g}, atol={atol:g}; worst at {tuple(int(j) for j in worst)}: "
                 f"{float(out[worst]):.9g} vs {float(ref[worst]):.9g}",
-                max_abs, max_rel, (sq_sum / max(count, 1)) ** 0.5,
+                max_abs,
+                max_rel,
+                (sq_sum / max(count, 1)) ** 0.5,
             )
     rms = (sq_sum / count) ** 0.5 if count else 0.0
     return Comparison(True, "", max_abs, max_rel, rms)
@@ -350,7 +352,9 @@ def spec(op: str) -> OpSpec:
         raise KeyError(f"unknown op {op!r}; known ops: {', '.join(ops())}") from None
 
 
-def implementations(op: str | None = None, backend: str | None = None, device: str | None = None) -> list[Implementation]:
+def implementations(
+    op: str | None = None, backend: str | None = None, device: str | None = None
+) -> list[Implementation]:
     """Registered implementations (runnable here or not), filtered."""
     _load_builtin()
     if op is not None and op not in _SPECS:

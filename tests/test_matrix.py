@@ -26,7 +26,9 @@ def _params(config, kind):
                 if (impl.small_only or quick) and not case.small:
                     continue
                 for dtype in dtypes:
-                    params.append(pytest.param(impl, case.name, dtype, id=f"{impl.key}-{case.name}-{dtype}", marks=marks))
+                    params.append(
+                        pytest.param(impl, case.name, dtype, id=f"{impl.key}-{case.name}-{dtype}", marks=marks)
+                    )
         elif kind == "edge":
             for dtype in dtypes:
                 for edge_id, _ in spec.edge_cases(dtype):

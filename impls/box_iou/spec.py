@@ -52,11 +52,31 @@ class BoxIouSpec(OpSpec):
         good = np.array([[0, 0, 1, 1]], dtype=np.float32)
         return [
             ("boxes1-wrong-rank", {"boxes1": good[0], "boxes2": good}, ValueError, "boxes1 must be 2-D"),
-            ("boxes2-wrong-width", {"boxes1": good, "boxes2": np.zeros((2, 3), np.float32)}, ValueError, "boxes2 must have shape \\(N, 4\\)"),
+            (
+                "boxes2-wrong-width",
+                {"boxes1": good, "boxes2": np.zeros((2, 3), np.float32)},
+                ValueError,
+                "boxes2 must have shape \\(N, 4\\)",
+            ),
             ("boxes1-int", {"boxes1": good.astype(np.int64), "boxes2": good}, TypeError, "boxes1 must have dtype"),
-            ("mixed-dtypes", {"boxes1": good, "boxes2": good.astype(np.float64)}, TypeError, "boxes2 must have the dtype of boxes1"),
-            ("boxes2-nan", {"boxes1": good, "boxes2": np.array([[0, 0, np.nan, 1]], np.float32)}, ValueError, "boxes2 must be finite"),
-            ("boxes1-inverted", {"boxes1": np.array([[2, 0, 1, 1]], np.float32), "boxes2": good}, ValueError, "boxes1 must satisfy x1 <= x2"),
+            (
+                "mixed-dtypes",
+                {"boxes1": good, "boxes2": good.astype(np.float64)},
+                TypeError,
+                "boxes2 must have the dtype of boxes1",
+            ),
+            (
+                "boxes2-nan",
+                {"boxes1": good, "boxes2": np.array([[0, 0, np.nan, 1]], np.float32)},
+                ValueError,
+                "boxes2 must be finite",
+            ),
+            (
+                "boxes1-inverted",
+                {"boxes1": np.array([[2, 0, 1, 1]], np.float32), "boxes2": good},
+                ValueError,
+                "boxes1 must satisfy x1 <= x2",
+            ),
             ("boxes2-list", {"boxes1": good, "boxes2": [[0, 0, 1, 1]]}, TypeError, "boxes2 must be a numpy.ndarray"),
         ]
 

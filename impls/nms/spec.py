@@ -101,10 +101,25 @@ class NmsSpec(OpSpec):
             ("scores-wrong-rank", case(scores=scores[:, None]), ValueError, "scores must be 1-D"),
             ("mismatched-lengths", case(scores=scores[:1]), ValueError, "scores must have one entry per box"),
             ("boxes-int", case(boxes=boxes.astype(np.int32)), TypeError, "boxes must have dtype"),
-            ("scores-float64", case(scores=scores.astype(np.float64)), TypeError, "scores must have the dtype of boxes"),
+            (
+                "scores-float64",
+                case(scores=scores.astype(np.float64)),
+                TypeError,
+                "scores must have the dtype of boxes",
+            ),
             ("scores-nan", case(scores=np.array([0.9, np.nan], np.float32)), ValueError, "scores must be finite"),
-            ("boxes-inf", case(boxes=np.array([[0, 0, 1, 1], [0, 0, np.inf, 2]], np.float32)), ValueError, "boxes must be finite"),
-            ("boxes-inverted", case(boxes=np.array([[0, 0, 1, 1], [0, 3, 2, 2]], np.float32)), ValueError, "boxes must satisfy x1 <= x2 and y1 <= y2"),
+            (
+                "boxes-inf",
+                case(boxes=np.array([[0, 0, 1, 1], [0, 0, np.inf, 2]], np.float32)),
+                ValueError,
+                "boxes must be finite",
+            ),
+            (
+                "boxes-inverted",
+                case(boxes=np.array([[0, 0, 1, 1], [0, 3, 2, 2]], np.float32)),
+                ValueError,
+                "boxes must satisfy x1 <= x2 and y1 <= y2",
+            ),
             ("threshold-above-one", case(iou_threshold=1.5), ValueError, "iou_threshold must lie in"),
             ("threshold-nan", case(iou_threshold=float("nan")), ValueError, "iou_threshold must be finite"),
             ("threshold-string", case(iou_threshold="0.5"), TypeError, "iou_threshold must be a real number"),
@@ -222,7 +237,10 @@ class NmsSpec(OpSpec):
                     return f"box {i} was kept though its IoU {worst:.7f} with a kept box exceeds {threshold}"
                 kept_so_far.append(i)
             elif worst <= threshold - tol or worst == threshold:
-                return f"box {i} was suppressed though no kept box overlaps it by more than {threshold} (max IoU {worst:.7f})"
+                return (
+                    f"box {i} was suppressed though no kept box overlaps it by more than {threshold} "
+                    f"(max IoU {worst:.7f})"
+                )
         return ""
 
 

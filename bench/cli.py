@@ -1,0 +1,294 @@
+"""python -m bench: list implementations, run benchmarks, write reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.store import DEFAULT_DB
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Kernel Arena: check and time interchangeable implementations of deep-learning kernels.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def plugin_option(p):
+        p.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="a Python file whose @impls.register functions take part like built-in ones (repeatable)",
+        )
+
+    p = sub.add_parser(
+        "list",
+        help="ops x implementations and whether each can run here",
+        description="List every registered implementation with its availability here.",
+    )
+    p.add_argument("--op", action="append", help="only this op (repeatable)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects (op, name, backend, device, available, reason)",
+    )
+    plugin_option(p)
+
+    p = sub.add_parser(
+        "run",
+        help="check every selected implementation against the reference and time it",
+        description="Check and time implementations; every result is stored as it completes.",
+    )
+    p.add_argument("--op", action="append", help="only this op (repeatable; default: all)")
+    p.add_argument("--backend", action="append", help="only this backend (repeatable)")
+    p.add_argument("--device", action="append", choices=("cpu", "cuda"), help="only this device (repeatable)")
+    p.add_argument("--impl", action="append", help="only implementations of this name (repeatable)")
+    p.add_argument(
+        "--dtype",
+        action="append",
+        choices=("float16", "float32", "float64"),
+        help="dtypes to measure (repeatable; default float32)",
+    )
+    p.add_argument("--quick", action="store_true", help="small cases only, shorter measuring time")
+    p.add_argument("--db", default=str(DEFAULT_DB), help=f"the SQLite results store (default {DEFAULT_DB})")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="threads for torch, Numba and BLAS/OpenMP alike (default: all cores)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="seconds one measurement may take; past it the implementation's larger cases are "
+        "recorded as over budget (default 10)",
+    )
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        help="minimum measuring seconds per measurement (default 0.2, 0.05 with --quick)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the input generators (default 0)")
+    p.add_argument("--name", help="a name for this run")
+    p.add_argument("--json", action="store_true", help="print the run's measurements as JSON instead of a table")
+    plugin_option(p)
+
+    p = sub.add_parser(
+        "report",
+        help="write the HTML report and the Markdown/CSV tables from the store",
+        description="Generate reports/ from one or more stores; by default the latest run of "
+        "each store, merged (a CPU box's store and a GPU box's store give one report).",
+    )
+    p.add_argument("--db", action="append", help=f"a results store (repeatable; default {DEFAULT_DB})")
+    p.add_argument("--run", action="append", help="use these run ids instead of each store's latest run")
+    p.add_argument("--out", default=str(DEFAULT_REPORTS), help=f"output folder (default {DEFAULT_REPORTS})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    threads = getattr(args, "threads", None) or os.cpu_count()
+    if threads < 1:
+        print("error: --threads must be at least 1", file=sys.stderr)
+        return 2
+    from bench import machine
+
+    machine.preset_thread_env(threads)  # before numba and torch are imported
+    import impls
+
+    try:
+        for path in getattr(args, "plugin", []):
+            loaded = impls.load_plugin(path)
+            print(f"plugin {path}: {len(loaded)} implementation(s) registered", file=sys.stderr)
+    except (FileNotFoundError, SyntaxError, ValueError, ImportError) as exc:
+        print(f"error: cannot load plugin: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return {"list": _list, "run": _run, "report": _report}[args.command](args, threads)
+    except KeyError as exc:  # unknown op / run id: the message says which
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+
+
+def _list(args, threads) -> int:
+    import impls
+
+    for op in args.op or ():
+        impls.spec(op)
+    rows = [
+        {
+            "op": i.op,
+            "name": i.name,
+            "backend": i.backend,
+            "device": i.device,
+            "available": i.available,
+            "reason": i.reason,
+        }
+        for i in impls.implementations()
+        if not args.op or i.op in args.op
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    current = None
+    for r in rows:
+        if r["op"] != current:
+            current = r["op"]
+            print(f"\n{current}")
+        state = "available" if r["available"] else f"unavailable: {r['reason']}"
+        print(f"  {r['name']:<{width}}  {r['backend']:<10} {r['device']:<4}  {state}")
+    return 0
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _run(args, threads) -> int:
+    from bench import machine
+    from bench.runner import RunConfig, run_benchmarks
+    from bench.store import Store
+
+    thread_report = machine.configure_threads(threads)
+    config = RunConfig(
+        ops=args.op,
+        backends=args.backend,
+        devices=args.device,
+        names=args.impl,
+        dtypes=tuple(args.dtype or ("float32",)),
+        quick=args.quick,
+        budget=args.budget,
+        min_time=args.min_time if args.min_time is not None else (0.05 if args.quick else 0.2),
+        seed=args.seed,
+    )
+    config.selected_ops()  # fail early on an unknown op
+    settings = {
+        "argv": sys.argv[1:],
+        "budget": config.budget,
+        "quick": config.quick,
+        "min_time": config.min_time,
+        "dtypes": list(config.dtypes),
+        "seed": config.seed,
+        "plugins": [str(Path(p).resolve()) for p in args.plugin],
+    }
+    store = Store(args.db)
+    started = time.monotonic()
+    printer = _ProgressPrinter(enabled=not args.json, started=started)
+    run_id, rows = run_benchmarks(
+        store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer
+    )
+    if args.json:
+        keys = (
+            "op",
+            "name",
+            "backend",
+            "device",
+            "case",
+            "dtype",
+            "status",
+            "median_s",
+            "min_s",
+            "iqr_s",
+            "rounds",
+            "first_call_s",
+            "error",
+        )
+        out = [
+            dict(
+                zip(
+                    keys,
+                    (
+                        r["op"],
+                        r["impl"],
+                        r["backend"],
+                        r["device"],
+                        r["case_name"],
+                        r["dtype"],
+                        r["status"],
+                        r.get("median_s"),
+                        r.get("min_s"),
+                        r.get("iqr_s"),
+                        r.get("rounds"),
+                        r.get("first_call_s"),
+                        r.get("error"),
+                    ),
+                )
+            )
+            for r in rows
+        ]
+        print(json.dumps(out, indent=1))
+    else:
+        _summary(rows)
+        print(f"\nrun {run_id}: {len(rows)} measurements in {time.monotonic() - started:.0f} s, stored in {args.db}")
+    return 0
+
+
+class _ProgressPrinter:
+    """One line per measurement on stderr, with the time left estimated from
+    the pace so far."""
+
+    def __init__(self, enabled: bool, started: float):
+        self.enabled = enabled
+        self.started = started
+
+    def __call__(self, row, done, total):
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        left = elapsed / done * (total - done) if done else 0
+        status = row["status"]
+        detail = format_seconds(row.get("median_s")) if status == "ok" else (row.get("error") or "")[:70]
+        print(
+            f"[{done:>4}/{total}  ~{left:4.0f}s left] {row['op']}/{row['impl']} {row['device']} "
+            f"{row['case_name']} {row['dtype']}: {status} {detail}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _summary(rows: list[dict]) -> None:
+    """Per op and case: each implementation's median and its speedup over torch."""
+    by_case: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_case.setdefault((r["op"], r["case_name"], r["dtype"], r["device"]), []).append(r)
+    for (op, case, dtype, device), group in by_case.items():
+        torch_row = next((r for r in group if r["backend"] == "torch" and r["status"] == "ok"), None)
+        cells = []
+        for r in group:
+            if r["status"] == "ok":
+                speed = f" ({torch_row['median_s'] / r['median_s']:.2f}x)" if torch_row else ""
+                cells.append(f"{r['impl']} {format_seconds(r['median_s'])}{speed}")
+            elif r["status"] != "unavailable":
+                cells.append(f"{r['impl']} {r['status'].upper()}")
+        if cells:
+            print(f"{op:<14} {case:<18} {dtype:<8} {device:<4}  " + " | ".join(cells))
+
+
+def _report(args, threads) -> int:
+    from bench import report
+
+    dbs = args.db or [str(DEFAULT_DB)]
+    for db in dbs:
+        if not Path(db).exists():
+            print(f"error: no results store at {db}; run `python -m bench run` first (or pass --db)", file=sys.stderr)
+            return 2
+    pages = report.write_report(dbs, Path(args.out), run_ids=args.run)
+    print(f"wrote {len(pages)} files under {args.out}/ (open {Path(args.out) / 'index.html'})")
+    return 0

@@ -1,0 +1,154 @@
+"""What a run was measured on: the machine, library versions, thread settings.
+
+Thread counts are fixed for every library that spawns threads (torch intra-op,
+Numba's parallel loops, BLAS/OpenMP through threadpoolctl) so they do not fight
+over the cores, and recorded with the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def preset_thread_env(threads: int) -> None:
+    """Set the thread variables that libraries read only when first imported;
+    call before importing numba/torch/numpy's BLAS."""
+    for name in _THREAD_ENV:
+        os.environ[name] = str(threads)
+
+
+def configure_threads(threads: int) -> dict:
+    """Fix every thread pool to ``threads`` and return what each reports."""
+    import numba
+    import threadpoolctl
+    import torch
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    global _LIMITER
+    _LIMITER = threadpoolctl.threadpool_limits(threads)  # kept alive: the limit lasts while it does
+    return thread_settings()
+
+
+_LIMITER = None
+
+
+def thread_settings() -> dict:
+    import numba
+    import threadpoolctl
+    import torch
+
+    pools = {
+        f"{info['internal_api']}:{Path(info['filepath']).name}": info["num_threads"]
+        for info in threadpoolctl.threadpool_info()
+    }
+    return {
+        "torch": torch.get_num_threads(),
+        "torch_interop": torch.get_num_interop_threads(),
+        "numba": numba.get_num_threads(),
+        "numba_layer": numba.threading_layer() if _numba_layer_known() else "not yet chosen",
+        "native_pools": pools,
+        "env": {name: os.environ.get(name) for name in _THREAD_ENV},
+    }
+
+
+def _numba_layer_known() -> bool:
+    import numba
+
+    try:
+        numba.threading_layer()
+        return True
+    except ValueError:  # no parallel function has run yet
+        return False
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def machine_info() -> dict:
+    info = {
+        "hostname": socket.gethostname(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_bytes": memory_bytes(),
+        "os": platform.platform(),
+        "arch": platform.machine(),
+        "gpus": gpu_info(),
+    }
+    return info
+
+
+def gpu_info() -> list[dict]:
+    """CUDA devices torch can see (empty on a CPU-only machine)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        devices = []
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            devices.append(
+                {
+                    "name": props.name,
+                    "capability": f"{props.major}.{props.minor}",
+                    "sms": props.multi_processor_count,
+                    "memory_bytes": props.total_memory,
+                    "cuda_runtime": torch.version.cuda,
+                }
+            )
+        return devices
+    except Exception as exc:  # a broken driver should not stop a CPU run
+        return [{"error": f"{type(exc).__name__}: {exc}"}]
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for module in ("numpy", "numba", "torch", "torchvision", "cupy", "pandas", "matplotlib"):
+        try:
+            found[module] = importlib.import_module(module).__version__
+        except Exception:
+            found[module] = None
+    return found
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("-dirty" if dirty else "")) if commit else None

@@ -1,0 +1,258 @@
+"""The runner: for every selected op, case and dtype, make the inputs once,
+compute the reference once, then check and time every selected
+implementation, storing each result as it completes.
+
+It knows ops and backends only through the registry (``impls``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+
+import impls
+from bench import timer
+from bench.store import Store
+
+
+@dataclasses.dataclass
+class RunConfig:
+    ops: list[str] | None = None  # None: every op
+    backends: list[str] | None = None
+    devices: list[str] | None = None
+    names: list[str] | None = None  # implementation names
+    dtypes: tuple[str, ...] = ("float32",)
+    quick: bool = False  # only the small cases, shorter measuring
+    budget: float = 10.0  # seconds one measurement may take before it is stopped
+    min_time: float = 0.2
+    seed: int = 0
+
+    def cases(self, spec: impls.OpSpec) -> list[impls.Case]:
+        cases = [c for c in spec.cases if c.small or not self.quick]
+        # By family, then size: an implementation that goes over budget skips
+        # the larger cases of the same family only.
+        return sorted(cases, key=lambda c: (c.family, c.size))
+
+    def implementations(self, op: str) -> list[impls.Implementation]:
+        return [
+            impl
+            for impl in impls.implementations(op=op)
+            if (not self.backends or impl.backend in self.backends)
+            and (not self.devices or impl.device in self.devices)
+            and (not self.names or impl.name in self.names)
+        ]
+
+    def selected_ops(self) -> list[str]:
+        known = impls.ops()
+        for op in self.ops or ():
+            if op not in known:
+                raise KeyError(f"unknown op {op!r}; known ops: {', '.join(known)}")
+        return [op for op in known if not self.ops or op in self.ops]
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+def call_with_budget(fn: Callable[[], object], seconds: float):
+    """Call ``fn``; in the main thread, interrupt Python-level code that runs
+    past ``seconds`` (native code is interrupted when it returns)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        return fn()
+
+    def on_alarm(signum, frame):
+        raise BudgetExceeded(f"stopped after {seconds:g} s, the time budget")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _error_text(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What an implementation did on the last case of a family: used to skip
+    or predict larger cases."""
+
+    size: float
+    seconds: float | None = None  # median of the last ok case
+    over_budget: str | None = None  # why it went over
+
+
+class Runner:
+    def __init__(
+        self, store: Store, run_id: str, config: RunConfig, on_result: Callable[[dict, int, int], None] | None = None
+    ):
+        self.store = store
+        self.run_id = run_id
+        self.config = config
+        self.on_result = on_result or (lambda row, done, total: None)
+        self._history: dict[tuple, _Progress] = {}
+
+    def plan(self) -> list[tuple[impls.OpSpec, impls.Case, str, list[impls.Implementation]]]:
+        plan = []
+        for op in self.config.selected_ops():
+            spec = impls.spec(op)
+            chosen = self.config.implementations(op)
+            if not chosen:
+                continue
+            for case in self.config.cases(spec):
+                for dtype in self.config.dtypes:
+                    if dtype in spec.dtypes:
+                        plan.append((spec, case, dtype, chosen))
+        return plan
+
+    def run(self, skip: set[tuple] | None = None) -> list[dict]:
+        """Measure everything planned (except cells in ``skip``: (op, impl,
+        device, case, dtype) already stored); return the stored rows."""
+        skip = skip or set()
+        plan = self.plan()
+        total = sum(len(chosen) for *_, chosen in plan)
+        done = 0
+        rows = []
+        for spec, case, dtype, chosen in plan:
+            todo = [i for i in chosen if (spec.name, i.name, i.device, case.name, dtype) not in skip]
+            done += len(chosen) - len(todo)
+            if not todo:
+                continue
+            data = self._case_data(spec, case, dtype, todo)
+            for impl in todo:
+                row = self._measure(spec, case, dtype, impl, data)
+                self.store.add(self.run_id, **row)
+                rows.append(row)
+                done += 1
+                self.on_result(row, done, total)
+        return rows
+
+    def _case_data(self, spec, case, dtype, todo) -> dict | Exception:
+        """Inputs, reference and cost model of one case, made once for every
+        implementation (skipped when none of them can run)."""
+        if not any(i.available and i.supports(dtype) for i in todo):
+            return {}
+        try:
+            inputs = spec.validate(**spec.make_inputs(case, dtype, self.config.seed))
+            throughput = spec.throughput(**inputs)
+            return {
+                "inputs": inputs,
+                "reference": spec.reference(**inputs),
+                "flops": float(spec.flops(**inputs)),
+                "bytes": float(spec.bytes_moved(**inputs)),
+                "throughput": throughput,
+            }
+        except Exception as exc:  # a broken spec is reported on every cell of the case
+            return exc
+
+    def _measure(self, spec, case, dtype, impl, data) -> dict:
+        row = {
+            "op": spec.name,
+            "impl": impl.name,
+            "backend": impl.backend,
+            "device": impl.device,
+            "case_name": case.name,
+            "family": case.family,
+            "params": case.params,
+            "dtype": dtype,
+            "size": case.size,
+        }
+        if not impl.available:
+            return {**row, "status": "unavailable", "error": impl.reason}
+        if not impl.supports(dtype):
+            return {**row, "status": "unavailable", "error": f"{impl.name} does not support {dtype}"}
+        if isinstance(data, Exception):
+            return {**row, "status": "error", "error": f"making the case failed: {_error_text(data)}"}
+        row.update(flops=data["flops"], bytes=data["bytes"])
+        if data["throughput"]:
+            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
+
+        key = (spec.name, impl.key, case.family)
+        history = self._history.get(key)
+        budget = self.config.budget
+        if history and history.over_budget:
+            return {**row, "status": "over_budget", "error": f"skipped: {history.over_budget}"}
+        if history and history.seconds and history.size:
+            predicted = history.seconds * case.size / history.size
+            if predicted > budget:
+                reason = (
+                    f"predicted {predicted:.3g} s from {history.seconds:.3g} s on a smaller case; budget {budget:g} s"
+                )
+                self._history[key] = _Progress(case.size, over_budget=reason)
+                return {**row, "status": "over_budget", "error": reason}
+
+        try:
+            native = impl.prepare(data["inputs"])
+
+            def once():
+                out = impl.call(native)
+                impl.synchronize()
+                return out
+
+            start = timer.CLOCK()
+            output = call_with_budget(once, budget)
+            first_call = timer.CLOCK() - start
+        except BudgetExceeded as exc:
+            self._history[key] = _Progress(case.size, over_budget=f"{case.name}: {exc}")
+            return {**row, "status": "over_budget", "error": str(exc), "first_call_s": budget}
+        except Exception as exc:
+            return {**row, "status": "error", "error": _error_text(exc)}
+        row["first_call_s"] = first_call
+
+        try:
+            verdict = spec.compare(impl.to_numpy(output, data["inputs"]), data["reference"], data["inputs"])
+        except Exception as exc:
+            return {**row, "status": "error", "error": f"checking the output failed: {_error_text(exc)}"}
+        row.update(max_abs_err=verdict.max_abs_err, max_rel_err=verdict.max_rel_err, rms_err=verdict.rms_err)
+        if not verdict.ok:
+            return {**row, "status": "mismatch", "error": verdict.message}
+
+        if first_call > budget:
+            reason = f"{case.name}: first call took {first_call:.3g} s; budget {budget:g} s"
+            self._history[key] = _Progress(case.size, over_budget=reason)
+            return {**row, "status": "over_budget", "error": reason}
+        try:
+            stats = timer.measure(
+                lambda: impl.call(native),
+                sync=impl.synchronize,
+                min_time=self.config.min_time,
+                max_time=max(budget - first_call, self.config.min_time),
+                warmup_time=min(0.05, self.config.min_time / 4),
+            )
+        except Exception as exc:  # an implementation that fails only on a later call
+            return {**row, "status": "error", "error": f"failed while timing: {_error_text(exc)}"}
+        self._history[key] = _Progress(case.size, seconds=stats.median)
+        return {**row, "status": "ok", "error": verdict.message or None, **stats.summary(), "times": stats.times}
+
+
+def run_benchmarks(
+    store: Store, config: RunConfig, *, settings: dict, threads: dict, name: str | None = None, on_result=None
+) -> tuple[str, list[dict]]:
+    """Start a run row, measure, finish the row (marked interrupted on Ctrl-C)."""
+    from bench import machine
+
+    run_id = store.start_run(
+        machine=machine.machine_info(),
+        versions=machine.versions(),
+        threads=threads,
+        settings=settings,
+        git_commit=machine.git_commit(),
+        name=name,
+    )
+    runner = Runner(store, run_id, config, on_result)
+    try:
+        rows = runner.run()
+    except BaseException:  # Ctrl-C, or a bug in the harness: the rows so far stay
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id, "complete")
+    return run_id, rows

@@ -1,0 +1,210 @@
+"""The results store: one SQLite file, written as measurements complete.
+
+A run row holds the machine, versions, thread settings and how the run was
+asked for; a measurement row holds one (implementation, case, dtype) result
+with its statistics, every round, its cost model and its status.  Each row is
+committed on its own (WAL journal), so an interrupted run keeps everything
+measured before the interruption.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("results") / "results.sqlite"
+
+STATUSES = ("ok", "mismatch", "error", "over_budget", "unavailable")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    name        TEXT,
+    started     TEXT NOT NULL,
+    finished    TEXT,
+    status      TEXT NOT NULL,          -- running / complete / interrupted
+    git_commit  TEXT,
+    machine     TEXT NOT NULL,          -- JSON
+    versions    TEXT NOT NULL,          -- JSON
+    threads     TEXT NOT NULL,          -- JSON: what each thread pool reported
+    settings    TEXT NOT NULL,          -- JSON: command line, budget, quick, ...
+    peaks       TEXT                    -- JSON: measured machine limits, if any
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id              INTEGER PRIMARY KEY,
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    op              TEXT NOT NULL,
+    impl            TEXT NOT NULL,
+    backend         TEXT NOT NULL,
+    device          TEXT NOT NULL,
+    case_name       TEXT NOT NULL,
+    family          TEXT NOT NULL,
+    params          TEXT NOT NULL,      -- JSON
+    dtype           TEXT NOT NULL,
+    size            REAL,
+    status          TEXT NOT NULL,
+    error           TEXT,
+    first_call_s    REAL,
+    min_s REAL, median_s REAL, q1_s REAL, q3_s REAL, iqr_s REAL, mean_s REAL, stdev_s REAL,
+    rounds          INTEGER,
+    number          INTEGER,
+    times           TEXT,               -- JSON list: per-call seconds of every round
+    flops           REAL,
+    bytes           REAL,
+    throughput_items REAL,
+    throughput_unit TEXT,
+    max_abs_err REAL, max_rel_err REAL, rms_err REAL,
+    created         TEXT NOT NULL,
+    UNIQUE (run_id, op, impl, device, case_name, dtype)
+);
+"""
+
+MEASUREMENT_FIELDS = (
+    "op",
+    "impl",
+    "backend",
+    "device",
+    "case_name",
+    "family",
+    "params",
+    "dtype",
+    "size",
+    "status",
+    "error",
+    "first_call_s",
+    "min_s",
+    "median_s",
+    "q1_s",
+    "q3_s",
+    "iqr_s",
+    "mean_s",
+    "stdev_s",
+    "rounds",
+    "number",
+    "times",
+    "flops",
+    "bytes",
+    "throughput_items",
+    "throughput_unit",
+    "max_abs_err",
+    "max_rel_err",
+    "rms_err",
+)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer Kernel Arena (store schema {version}, this one reads "
+                f"up to {SCHEMA_VERSION}); upgrade kernel-arena or choose another --db"
+            )
+        with self.db:
+            self.db.executescript(_SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs -------------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        machine: dict,
+        versions: dict,
+        threads: dict,
+        settings: dict,
+        git_commit: str | None,
+        name: str | None = None,
+    ) -> str:
+        started = _now()
+        run_id = started.replace(":", "").replace("-", "")[:15] + "-" + uuid.uuid4().hex[:6]
+        with self.db:
+            self.db.execute(
+                "INSERT INTO runs (run_id, name, started, status, git_commit, machine, versions, threads, settings)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    name,
+                    started,
+                    git_commit,
+                    json.dumps(machine),
+                    json.dumps(versions),
+                    json.dumps(threads),
+                    json.dumps(settings),
+                ),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "complete") -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (_now(), status, run_id))
+
+    def set_peaks(self, run_id: str, peaks: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET peaks=? WHERE run_id=?", (json.dumps(peaks), run_id))
+
+    def runs(self) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started, rowid").fetchall()
+        return [_decode_run(row) for row in rows]
+
+    def run(self, run_id: str) -> dict:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run {run_id!r} in {self.path}")
+        return _decode_run(row)
+
+    # -- measurements -------------------------------------------------------------
+    def add(self, run_id: str, **fields) -> None:
+        unknown = set(fields) - set(MEASUREMENT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown measurement fields: {', '.join(sorted(unknown))}")
+        if fields.get("status") not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {fields.get('status')!r}")
+        for key in ("params", "times"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = json.dumps(fields[key])
+        columns = ["run_id", *fields, "created"]
+        with self.db:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO measurements ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                (run_id, *fields.values(), _now()),
+            )
+
+    def measurements(self, run_ids: list[str] | None = None) -> list[dict]:
+        if run_ids is None:
+            rows = self.db.execute("SELECT * FROM measurements ORDER BY id").fetchall()
+        else:
+            marks = ", ".join("?" * len(run_ids))
+            rows = self.db.execute(
+                f"SELECT * FROM measurements WHERE run_id IN ({marks}) ORDER BY id", run_ids
+            ).fetchall()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["params"] = json.loads(item["params"])
+            item["times"] = json.loads(item["times"]) if item["times"] else []
+            out.append(item)
+        return out
+
+
+def _decode_run(row: sqlite3.Row) -> dict:
+    run = dict(row)
+    for key in ("machine", "versions", "threads", "settings", "peaks"):
+        run[key] = json.loads(run[key]) if run[key] else None
+    return run

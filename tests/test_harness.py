@@ -1,0 +1,269 @@
+"""The harness's own tests: statistics, the store, budgets, failures, plugins,
+the CLI and the report, on small real runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import impls
+from bench import report, timer
+from bench.runner import BudgetExceeded, RunConfig, Runner, call_with_budget
+from bench.store import SCHEMA_VERSION, Store
+from impls import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Implementations registered inside a test vanish after it."""
+    impls.ops()  # load the built-in ones first
+    monkeypatch.setattr(registry, "_IMPLS", dict(registry._IMPLS))
+
+
+class FakeClock:
+    """Advances by a scripted amount per call of the timed function."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_stats_summarise_every_round():
+    stats = timer.Stats([4.0, 1.0, 3.0, 2.0, 5.0], number=3)
+    assert stats.rounds == 5 and stats.min == 1.0 and stats.median == 3.0
+    assert stats.q1 == 2.0 and stats.q3 == 4.0 and stats.iqr == 2.0
+    assert stats.mean == 3.0 and abs(stats.stdev - np.std([1, 2, 3, 4, 5], ddof=1)) < 1e-12
+    assert stats.summary()["number"] == 3
+
+
+def test_measure_runs_until_min_time_and_min_rounds():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 0.01
+
+    stats = timer.measure(call, clock=clock, min_time=0.5, warmup_time=0.05, round_time=0.001, min_rounds=5)
+    assert stats.number == 1  # a 10 ms call needs no batching for a 1 ms round
+    assert sum(stats.times) * stats.number >= 0.5
+    assert all(abs(t - 0.01) < 1e-12 for t in stats.times)
+
+
+def test_measure_batches_fast_calls_into_rounds():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 1e-6
+
+    stats = timer.measure(call, clock=clock, min_time=0.01, warmup_time=0.001, round_time=1e-3)
+    assert stats.number == 1000
+    assert all(abs(t - 1e-6) < 1e-12 for t in stats.times)
+
+
+def test_measure_stops_at_max_time():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 2.0
+
+    stats = timer.measure(call, clock=clock, min_time=10, max_time=5, min_rounds=5)
+    assert 1 <= stats.rounds <= 3
+
+
+def test_call_with_budget_interrupts_python_code():
+    start = time.monotonic()
+    with pytest.raises(BudgetExceeded):
+        call_with_budget(lambda: time.sleep(5), 0.2)
+    assert time.monotonic() - start < 2
+
+
+def test_store_round_trip(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.start_run(
+        machine={"cpu": "x"},
+        versions={"numpy": "2"},
+        threads={"torch": 2},
+        settings={"quick": True},
+        git_commit="abc",
+        name="first",
+    )
+    store.add(
+        run_id,
+        op="nms",
+        impl="numba",
+        backend="numba",
+        device="cpu",
+        case_name="c",
+        family="f",
+        params={"n": 3},
+        dtype="float32",
+        size=3.0,
+        status="ok",
+        median_s=1.5,
+        times=[1.0, 1.5, 2.0],
+    )
+    store.finish_run(run_id)
+    store.close()
+
+    again = Store(tmp_path / "r.sqlite")
+    (run,) = again.runs()
+    assert run["run_id"] == run_id and run["status"] == "complete" and run["machine"] == {"cpu": "x"}
+    (row,) = again.measurements([run_id])
+    assert row["params"] == {"n": 3} and row["times"] == [1.0, 1.5, 2.0] and row["median_s"] == 1.5
+
+
+def test_store_rejects_unknown_status(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    with pytest.raises(ValueError, match="status must be one of"):
+        store.add(
+            "r",
+            op="o",
+            impl="i",
+            backend="b",
+            device="cpu",
+            case_name="c",
+            family="",
+            params={},
+            dtype="float32",
+            status="fast",
+        )
+
+
+def test_store_refuses_a_newer_schema(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "future.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer Kernel Arena"):
+        Store(path)
+
+
+def _run(tmp_path, config) -> tuple[Store, str, list[dict]]:
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
+    rows = Runner(store, run_id, config).run()
+    store.finish_run(run_id)
+    return store, run_id, rows
+
+
+def test_slow_implementation_goes_over_budget_and_skips_larger_cases(tmp_path, scratch_registry):
+    @impls.register("box_iou", backend="numpy", name="sleepy")
+    def sleepy(boxes1, boxes2):
+        time.sleep(0.5 if len(boxes1) > 100 else 0.0)
+        return impls.get("box_iou", "numpy").fn(boxes1, boxes2)
+
+    _, _, rows = _run(tmp_path, RunConfig(ops=["box_iou"], names=["sleepy"], budget=0.25, min_time=0.01))
+    status = {r["case_name"]: (r["status"], r.get("error") or "") for r in rows}
+    assert status["100x100"][0] == "ok"
+    assert status["1000x1000"] == ("over_budget", "stopped after 0.25 s, the time budget")
+    assert status["4000x4000"][0] == "over_budget" and status["4000x4000"][1].startswith("skipped: 1000x1000")
+
+
+def test_wrong_and_failing_implementations_are_failures_not_times(tmp_path, scratch_registry):
+    @impls.register("nms", backend="numpy", name="keeps_everything")
+    def keeps_everything(boxes, scores, iou_threshold, score_threshold=None):
+        return np.argsort(-scores, kind="stable")
+
+    @impls.register("nms", backend="numpy", name="raises")
+    def raises(boxes, scores, iou_threshold, score_threshold=None):
+        raise RuntimeError("kernel exploded")
+
+    config = RunConfig(ops=["nms"], names=["keeps_everything", "raises", "numpy"], quick=True, min_time=0.01)
+    store, run_id, rows = _run(tmp_path, config)
+    by_impl = {}
+    for r in rows:
+        by_impl.setdefault(r["impl"], set()).add(r["status"])
+    assert by_impl == {"keeps_everything": {"mismatch"}, "raises": {"error"}, "numpy": {"ok"}}
+    stored = store.measurements([run_id])
+    assert all(r["median_s"] is None for r in stored if r["status"] != "ok")
+    assert any("kernel exploded" in (r["error"] or "") for r in stored if r["impl"] == "raises")
+
+
+def test_unavailable_implementations_are_recorded_with_their_reason(tmp_path):
+    _, _, rows = _run(tmp_path, RunConfig(ops=["box_iou"], devices=["cuda"], quick=True))
+    assert rows and all(r["status"] == "unavailable" and r["error"] == "no CUDA device" for r in rows)
+
+
+def test_report_is_written_from_a_real_run(tmp_path):
+    config = RunConfig(ops=["box_iou", "nms"], backends=["numpy", "numba", "torch"], quick=True, min_time=0.01)
+    store, run_id, _ = _run(tmp_path, config)
+    store.close()
+    out = tmp_path / "reports"
+    written = report.write_report([tmp_path / "r.sqlite"], out)
+    assert (out / "index.html") in written
+    index = (out / "index.html").read_text()
+    assert "box_iou.html" in index and "nms.html" in index and run_id in index
+    page = (out / "nms.html").read_text()
+    assert "plots/nms-float32.png" in page and "detector-1000" in page
+    assert (out / "plots" / "nms-float32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = (out / "box_iou.csv").read_text().splitlines()
+    assert csv[0].startswith("case,dtype,implementation") and len(csv) > 3
+    assert "| 100x100 | float32 |" in (out / "box_iou.md").read_text()
+
+
+def _cli(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_list_json_names_every_implementation():
+    result = _cli("list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert set(rows[0]) == {"op", "name", "backend", "device", "available", "reason"}
+    available = {(r["op"], r["backend"]) for r in rows if r["available"] and r["device"] == "cpu"}
+    for op in ("nms", "box_iou"):
+        assert {(op, b) for b in ("python", "numpy", "numba", "torch")} <= available
+
+
+def test_cli_plugin_runs_beside_builtins_and_shows_a_wrong_one_as_mismatch(tmp_path):
+    plugin = tmp_path / "my_impls.py"
+    plugin.write_text(
+        textwrap.dedent("""
+        import numpy as np
+        import impls
+
+        @impls.register("nms", backend="numpy", name="my_nms")
+        def my_nms(boxes, scores, iou_threshold, score_threshold=None):
+            return impls.get("nms", "numpy").fn(boxes, scores, iou_threshold, score_threshold)
+
+        @impls.register("nms", backend="numpy", name="my_wrong_nms")
+        def my_wrong_nms(boxes, scores, iou_threshold, score_threshold=None):
+            return np.arange(len(scores), dtype=np.int64)
+    """)
+    )
+    result = _cli(
+        "run",
+        "--op",
+        "nms",
+        "--quick",
+        "--plugin",
+        str(plugin),
+        "--db",
+        str(tmp_path / "p.sqlite"),
+        "--min-time",
+        "0.01",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    status = {}
+    for r in rows:
+        status.setdefault(r["name"], set()).add(r["status"])
+    assert status["my_nms"] == {"ok"} and status["my_wrong_nms"] == {"mismatch"} and status["numba"] == {"ok"}
+    assert {"op", "name", "backend", "device", "case", "status", "median_s"} <= set(rows[0])
+
+
+def test_cli_reports_unknown_op_clearly(tmp_path):
+    result = _cli("run", "--op", "fft", "--db", str(tmp_path / "x.sqlite"))
+    assert result.returncode == 2 and "unknown op 'fft'" in result.stderr
