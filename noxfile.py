@@ -2,7 +2,9 @@
 
 All sessions share one virtual environment (.nox/arena): torch alone is
 several GB, and installing it once per session would cost minutes each time.
-The project is re-installed only when its build files change.
+The project is re-installed only when its dependencies change, and the native
+extension (impls._C, from csrc/) rebuilt only when its sources change -- then
+incrementally, by ninja, in build/ext.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ import nox
 nox.options.sessions = ["tests"]
 ROOT = Path(__file__).parent
 ENV = ROOT / ".nox" / "arena"
-BUILD_FILES = ("pyproject.toml", "setup.py")
+# What the extension is built with and against; installed before it, so the
+# build (--no-build-isolation) sees the pinned torch instead of fetching its own.
+BUILD_REQUIREMENTS = ("setuptools>=68", "wheel", "ninja", "torch==2.14.1", "torchvision==0.29.1")
+
+
+def _digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _python(session: nox.Session) -> str:
@@ -24,11 +35,19 @@ def _python(session: nox.Session) -> str:
     python = ENV / "bin" / "python"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(ENV), external=True)
-    stamp = ENV / "kernel-arena.stamp"
-    digest = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in BUILD_FILES if (ROOT / f).exists()))
-    if not stamp.exists() or stamp.read_text() != digest.hexdigest():
-        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[test,dev]", external=True)
-        stamp.write_text(digest.hexdigest())
+    pip = [str(python), "-m", "pip", "install", "--no-build-isolation"]
+    deps_stamp, ext_stamp = ENV / "deps.stamp", ENV / "ext.stamp"
+    deps = _digest([ROOT / "pyproject.toml"])
+    ext = _digest([ROOT / "setup.py", *(p for p in (ROOT / "csrc").rglob("*") if p.is_file())])
+    if not deps_stamp.exists() or deps_stamp.read_text() != deps:
+        session.run(*pip[:-1], "--quiet", *BUILD_REQUIREMENTS, external=True)
+        # -v: the log shows every compiler call (nvcc for each .cu file).
+        session.run(*pip, "-v", "-e", ".[test,dev]", external=True)
+        deps_stamp.write_text(deps)
+        ext_stamp.write_text(ext)
+    elif not ext_stamp.exists() or ext_stamp.read_text() != ext:
+        session.run(*pip, "-v", "--no-deps", "-e", ".", external=True)
+        ext_stamp.write_text(ext)
     return str(python)
 
 

@@ -1,0 +1,16 @@
+// The one place the extension meets Python: every op of ops/ops.h, bound with
+// pybind11 as impls._C.<op>.
+#include <torch/extension.h>
+
+#include "ops/ops.h"
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "Kernel Arena's native kernels (C++/OpenMP on the CPU, CUDA on the GPU)";
+#ifdef WITH_CUDA
+  m.attr("with_cuda") = true;
+#else
+  m.attr("with_cuda") = false;
+#endif
+  m.def("box_iou", &kernel_arena::box_iou, "IoU of every pair of two box sets", py::arg("boxes1"),
+        py::arg("boxes2"));
+}

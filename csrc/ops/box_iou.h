@@ -1,0 +1,36 @@
+// box_iou: the IoU of one pair of boxes, shared by the CPU loop and the CUDA
+// kernel (and by nms, which asks the same question of candidate pairs).
+#pragma once
+#include <cstdint>
+
+#include "macros.h"
+
+namespace kernel_arena {
+
+template <typename T>
+KA_HOST_DEVICE T box_area(T x1, T y1, T x2, T y2) {
+  return (x2 - x1) * (y2 - y1);
+}
+
+// Intersection over union; 0 where the union is 0 (two zero-area boxes).
+// Branch-free min/max so the CPU loop vectorises.
+template <typename T>
+KA_HOST_DEVICE T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
+  T w = (ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1);
+  T h = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
+  w = w > T(0) ? w : T(0);
+  h = h > T(0) ? h : T(0);
+  T inter = w * h;
+  T uni = area_a + area_b - inter;
+  return uni > T(0) ? inter / uni : T(0);
+}
+
+// Launchers on raw, contiguous pointers: a (n, 4), b (m, 4), out (n, m).
+template <typename T>
+void box_iou_cpu_launch(const T* a, int64_t n, const T* b, int64_t m, T* out);
+#ifdef WITH_CUDA
+template <typename T>
+void box_iou_cuda_launch(const T* a, int64_t n, const T* b, int64_t m, T* out, void* stream);
+#endif
+
+}  // namespace kernel_arena

@@ -1,0 +1,40 @@
+// Input checks for the torch-facing op functions: each message names the
+// argument, what was expected and what was given, as torchvision's do.
+#pragma once
+#include <ATen/ATen.h>
+
+#ifdef WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace kernel_arena {
+
+inline void check_float_tensor(const at::Tensor& t, const char* name, int64_t dim) {
+  TORCH_CHECK(t.defined(), name, " must be a tensor");
+  TORCH_CHECK(t.dim() == dim, name, " must be ", dim, "-D; got ", t.dim(), "-D with shape ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+              " must have dtype float32 or float64; got ", t.scalar_type());
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+  TORCH_CHECK(t.is_cpu() || t.is_cuda(), name, " must be on the CPU or a CUDA device; got ", t.device());
+}
+
+inline void check_like(const at::Tensor& t, const char* name, const at::Tensor& ref, const char* ref_name) {
+  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), name, " must have the dtype of ", ref_name, " (",
+              ref.scalar_type(), "); got ", t.scalar_type());
+  TORCH_CHECK(t.device() == ref.device(), name, " must be on the device of ", ref_name, " (", ref.device(),
+              "); got ", t.device());
+}
+
+#ifdef WITH_CUDA
+// The stream the caller is using on t's device: kernels launch there.
+inline void* cuda_stream(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+}
+#endif
+
+[[noreturn]] inline void no_cuda_build(const char* op) {
+  TORCH_CHECK(false, op, ": kernel_arena was built without CUDA (no nvcc at build time); rebuild with a CUDA toolkit");
+}
+
+}  // namespace kernel_arena

@@ -1,0 +1,10 @@
+// The extension's public ops: torch tensors in and out, on the CPU or a CUDA
+// device. Each is defined in ops/<op>.cpp and bound to Python in bindings.cpp.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace kernel_arena {
+
+at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
+
+}  // namespace kernel_arena
