@@ -45,17 +45,25 @@ def extensions():
     cxx = ["-O3", "-fopenmp", "-march=native"]
     if cuda_home:
         sources += sorted(str(p.relative_to(ROOT)) for p in CSRC.rglob("*.cu"))
-        print(f"kernel-arena: building the CUDA kernels with {cuda_home}/bin/nvcc for "
-              f"TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}", file=sys.stderr)
+        print(
+            f"kernel-arena: building the CUDA kernels with {cuda_home}/bin/nvcc for "
+            f"TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}",
+            file=sys.stderr,
+        )
         ext = CUDAExtension(
-            "impls._C", sources, include_dirs=[str(CSRC)], define_macros=[("WITH_CUDA", None)],
+            "impls._C",
+            sources,
+            include_dirs=[str(CSRC)],
+            define_macros=[("WITH_CUDA", None)],
             extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]},
             extra_link_args=["-fopenmp"],
         )
     else:
         print("kernel-arena: no CUDA toolkit (nvcc) found: building the extension CPU-only", file=sys.stderr)
-        ext = CppExtension("impls._C", sources, include_dirs=[str(CSRC)], extra_compile_args={"cxx": cxx},
-                           extra_link_args=["-fopenmp"])
+        ext = CppExtension(
+            "impls._C", sources, include_dirs=[str(CSRC)], extra_compile_args={"cxx": cxx}, extra_link_args=["-fopenmp"]
+        )
+
     class BuildExt(BuildExtension.with_options(use_ninja=True)):
         def finalize_options(self):
             super().finalize_options()

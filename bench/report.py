@@ -295,6 +295,12 @@ def _runs_html(runs: list[dict]) -> str:
     return _html_table(headers, rows)
 
 
+def _fastest_rows(table: pd.DataFrame) -> set:
+    """Index labels of the fastest correct row of each case, dtype and device."""
+    ok = table[table["status"] == "ok"]
+    return set(ok.groupby(["case", "dtype", "device"])["median_s"].idxmin())
+
+
 def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
     """Per case, dtype and device: the fastest correct implementation."""
     rows = []
@@ -319,12 +325,12 @@ def _matrix(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]], l
     """Implementation x case: time or status, for the correctness matrix."""
     part = frame[frame["op"] == op].sort_values(["family", "size"])
     cases = list(dict.fromkeys(zip(part["case_name"], part["dtype"])))
-    headers = ["implementation", "device", "backend", ""] + [f"{c} {d}" for c, d in cases]
+    headers = ["implementation", "device", "backend"] + [f"{c} {d}" for c, d in cases]
     rows, classes = [], []
     for (impl, device, backend), group in part.groupby(["impl", "device", "backend"], sort=False):
         cells = {(r["case_name"], r["dtype"]): r for _, r in group.iterrows()}
-        row = [impl, device, backend, ""]
-        cls = ["", "", "", ""]
+        row = [impl, device, backend]
+        cls = ["", "", ""]
         for key in cases:
             r = cells.get(key)
             row.append(cell_text(r) if r is not None else "not run")
@@ -353,9 +359,12 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
     for op in ops:
         table = op_table(frame, op)
         headers, rows = _display_rows(table)
-        classes = [["best" if False else "" for _ in headers] for _ in rows]
-        for row_cls, (_, r) in zip(classes, table.iterrows()):
+        fastest = _fastest_rows(table)
+        classes = []
+        for label, r in table.iterrows():
+            row_cls = ["best" if label in fastest else "" for _ in headers]
             row_cls[headers.index("status")] = r["status"]
+            classes.append(row_cls)
         images = plot_op(table, op, plots_dir)
         m_headers, m_rows, m_classes = _matrix(frame, op)
         import impls

@@ -8,6 +8,7 @@ It knows ops and backends only through the registry (``impls``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import threading
 import traceback
@@ -83,12 +84,22 @@ def _error_text(exc: BaseException) -> str:
 
 @dataclasses.dataclass
 class _Progress:
-    """What an implementation did on the last case of a family: used to skip
-    or predict larger cases."""
+    """What an implementation did on the cases of one family so far: used to
+    skip or predict its larger cases."""
 
-    size: float
-    seconds: float | None = None  # median of the last ok case
+    points: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # (size, median seconds)
     over_budget: str | None = None  # why it went over
+
+    def predict(self, size: float) -> float | None:
+        """Seconds at ``size``, extrapolated along the power law through the
+        last two points (exponent clamped to [1, 3]), or linearly from one."""
+        if not self.points:
+            return None
+        (s1, t1), (s2, t2) = self.points[-2] if len(self.points) > 1 else self.points[-1], self.points[-1]
+        exponent = 1.0
+        if s2 > s1 > 0 and t1 > 0 and t2 > 0:
+            exponent = min(max(math.log(t2 / t1) / math.log(s2 / s1), 1.0), 3.0)
+        return t2 * (size / s2) ** exponent if s2 > 0 else None
 
 
 class Runner:
@@ -176,19 +187,16 @@ class Runner:
         if data["throughput"]:
             row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
 
-        key = (spec.name, impl.key, case.family)
-        history = self._history.get(key)
+        history = self._history.setdefault((spec.name, impl.key, case.family), _Progress())
         budget = self.config.budget
-        if history and history.over_budget:
+        if history.over_budget:
             return {**row, "status": "over_budget", "error": f"skipped: {history.over_budget}"}
-        if history and history.seconds and history.size:
-            predicted = history.seconds * case.size / history.size
-            if predicted > budget:
-                reason = (
-                    f"predicted {predicted:.3g} s from {history.seconds:.3g} s on a smaller case; budget {budget:g} s"
-                )
-                self._history[key] = _Progress(case.size, over_budget=reason)
-                return {**row, "status": "over_budget", "error": reason}
+        predicted = history.predict(case.size)
+        if predicted is not None and predicted > budget:
+            history.over_budget = (
+                f"{case.name}: predicted {predicted:.3g} s from the smaller cases; budget {budget:g} s"
+            )
+            return {**row, "status": "over_budget", "error": history.over_budget}
 
         try:
             native = impl.prepare(data["inputs"])
@@ -202,7 +210,7 @@ class Runner:
             output = call_with_budget(once, budget)
             first_call = timer.CLOCK() - start
         except BudgetExceeded as exc:
-            self._history[key] = _Progress(case.size, over_budget=f"{case.name}: {exc}")
+            history.over_budget = f"{case.name}: {exc}"
             return {**row, "status": "over_budget", "error": str(exc), "first_call_s": budget}
         except Exception as exc:
             return {**row, "status": "error", "error": _error_text(exc)}
@@ -217,20 +225,23 @@ class Runner:
             return {**row, "status": "mismatch", "error": verdict.message}
 
         if first_call > budget:
-            reason = f"{case.name}: first call took {first_call:.3g} s; budget {budget:g} s"
-            self._history[key] = _Progress(case.size, over_budget=reason)
-            return {**row, "status": "over_budget", "error": reason}
+            history.over_budget = f"{case.name}: first call took {first_call:.3g} s; budget {budget:g} s"
+            return {**row, "status": "over_budget", "error": history.over_budget}
+        # A call slower than the minimum measuring time is warm after its first
+        # call: no further warm-up, one call per round.
+        slow = first_call >= self.config.min_time
         try:
             stats = timer.measure(
                 lambda: impl.call(native),
                 sync=impl.synchronize,
                 min_time=self.config.min_time,
                 max_time=max(budget - first_call, self.config.min_time),
-                warmup_time=min(0.05, self.config.min_time / 4),
+                warmup_time=0.0 if slow else min(0.05, self.config.min_time / 4),
+                number=1 if slow else None,
             )
         except Exception as exc:  # an implementation that fails only on a later call
             return {**row, "status": "error", "error": f"failed while timing: {_error_text(exc)}"}
-        self._history[key] = _Progress(case.size, seconds=stats.median)
+        history.points.append((case.size, stats.median))
         return {**row, "status": "ok", "error": verdict.message or None, **stats.summary(), "times": stats.times}
 
 

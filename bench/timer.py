@@ -91,6 +91,7 @@ def measure(
     round_time: float = 1e-3,
     min_rounds: int = 5,
     max_rounds: int = 2000,
+    number: int | None = None,
     clock: Callable[[], float] = CLOCK,
 ) -> Stats:
     """Time ``fn()`` (its first call, with any JIT, already made by the caller).
@@ -99,21 +100,24 @@ def measure(
     ``min_time`` has been spent measuring and ``min_rounds`` are stored, or
     until ``max_time`` or ``max_rounds`` stops them (at least one round is
     always stored).  ``sync`` runs inside each round, after the calls, so
-    asynchronous devices are waited for.
+    asynchronous devices are waited for.  Given ``number`` (calls per round)
+    and no ``warmup_time``, measuring starts at once.
     """
     sync = sync or (lambda: None)
-    # Warm-up, which also estimates the cost of one call.
-    calls = 0
-    start = clock()
-    while True:
-        fn()
-        sync()
-        calls += 1
-        elapsed = clock() - start
-        if elapsed >= warmup_time or elapsed >= max_time:
-            break
-    per_call = elapsed / calls
-    number = max(1, math.ceil(round_time / per_call)) if per_call > 0 else 1000
+    if number is None or warmup_time > 0:
+        # Warm-up, which also estimates the cost of one call.
+        calls = 0
+        start = clock()
+        while True:
+            fn()
+            sync()
+            calls += 1
+            elapsed = clock() - start
+            if elapsed >= warmup_time or elapsed >= max_time:
+                break
+        per_call = elapsed / calls
+        if number is None:
+            number = max(1, math.ceil(round_time / per_call)) if per_call > 0 else 1000
 
     times: list[float] = []
     spent = 0.0

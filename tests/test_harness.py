@@ -267,3 +267,12 @@ def test_cli_plugin_runs_beside_builtins_and_shows_a_wrong_one_as_mismatch(tmp_p
 def test_cli_reports_unknown_op_clearly(tmp_path):
     result = _cli("run", "--op", "fft", "--db", str(tmp_path / "x.sqlite"))
     assert result.returncode == 2 and "unknown op 'fft'" in result.stderr
+
+
+def test_budget_prediction_follows_the_power_law_of_smaller_cases():
+    from bench.runner import _Progress
+
+    assert _Progress().predict(10) is None
+    assert _Progress(points=[(10, 1.0)]).predict(20) == pytest.approx(2.0)  # one point: linear
+    assert _Progress(points=[(100, 0.001), (1000, 0.1)]).predict(10_000) == pytest.approx(10.0)  # quadratic
+    assert _Progress(points=[(1, 1.0), (2, 100.0)]).predict(4) == pytest.approx(800.0)  # exponent clamped to 3
