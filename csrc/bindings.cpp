@@ -13,4 +13,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.def("box_iou", &kernel_arena::box_iou, "IoU of every pair of two box sets", py::arg("boxes1"),
         py::arg("boxes2"));
+  m.def("nms", &kernel_arena::nms, "greedy non-maximum suppression: kept indices by decreasing score",
+        py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("score_threshold") = py::none());
 }

@@ -12,16 +12,22 @@ KA_HOST_DEVICE T box_area(T x1, T y1, T x2, T y2) {
   return (x2 - x1) * (y2 - y1);
 }
 
-// Intersection over union; 0 where the union is 0 (two zero-area boxes).
-// Branch-free min/max so the CPU loop vectorises.
+// Area of the overlap of two boxes (0 if they do not overlap). Branch-free
+// min/max so the CPU loops vectorise.
 template <typename T>
-KA_HOST_DEVICE T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
+KA_HOST_DEVICE T box_intersection(T ax1, T ay1, T ax2, T ay2, T bx1, T by1, T bx2, T by2) {
   T w = (ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1);
   T h = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
   w = w > T(0) ? w : T(0);
   h = h > T(0) ? h : T(0);
-  T inter = w * h;
-  T uni = area_a + area_b - inter;
+  return w * h;
+}
+
+// Intersection over union; 0 where the union is 0 (two zero-area boxes).
+template <typename T>
+KA_HOST_DEVICE T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
+  const T inter = box_intersection(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2);
+  const T uni = area_a + area_b - inter;
   return uni > T(0) ? inter / uni : T(0);
 }
 

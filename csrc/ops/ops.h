@@ -3,8 +3,12 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <optional>
+
 namespace kernel_arena {
 
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
+at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
+               std::optional<double> score_threshold);
 
 }  // namespace kernel_arena
