@@ -15,4 +15,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("boxes2"));
   m.def("nms", &kernel_arena::nms, "greedy non-maximum suppression: kept indices by decreasing score",
         py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("score_threshold") = py::none());
+  m.def("gated_unit", &kernel_arena::gated_unit, "tanh(a) * sigmoid(b) or a * sigmoid(b) for x = [a | b]",
+        py::arg("x"), py::arg("kind"));
 }

@@ -4,11 +4,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <optional>
+#include <string>
 
 namespace kernel_arena {
 
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
                std::optional<double> score_threshold);
+at::Tensor gated_unit(const at::Tensor& x, const std::string& kind);
 
 }  // namespace kernel_arena
