@@ -1,6 +1,12 @@
 """pytest options that select the correctness matrix: --op, --backend, --device, --quick."""
 
+import os
+
 import pytest
+
+# As in benchmark runs (bench/machine.py): idle OpenMP threads sleep instead of
+# spinning, so torch's, Numba's and the extension's pools do not starve each other.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_addoption(parser):

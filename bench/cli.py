@@ -81,8 +81,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the input generators (default 0)")
     p.add_argument("--name", help="a name for this run")
+    p.add_argument(
+        "--no-peaks",
+        action="store_true",
+        help="skip measuring the machine's GEMM/bandwidth peaks (a few seconds) before the run",
+    )
     p.add_argument("--json", action="store_true", help="print the run's measurements as JSON instead of a table")
     plugin_option(p)
+
+    p = sub.add_parser(
+        "peaks",
+        help="measure this machine's GEMM and memory-bandwidth limits",
+        description="Measure dense float32 GEMM GFLOP/s, STREAM copy/triad GB/s and the harness's overhead per "
+        "timed call, with the benchmarks' thread settings.",
+    )
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print the figures as a JSON object")
+    p.add_argument("--db", help="also store them, as a run of their own, in this results store")
 
     p = sub.add_parser(
         "report",
@@ -115,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot load plugin: {exc}", file=sys.stderr)
         return 2
     try:
-        return {"list": _list, "run": _run, "report": _report}[args.command](args, threads)
+        return {"list": _list, "run": _run, "peaks": _peaks, "report": _report}[args.command](args, threads)
     except KeyError as exc:  # unknown op / run id: the message says which
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -190,9 +205,16 @@ def _run(args, threads) -> int:
     }
     store = Store(args.db)
     started = time.monotonic()
+    peaks = None
+    if not args.no_peaks:
+        from bench.peaks import measure_peaks
+
+        if not args.json:
+            print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
+        peaks = measure_peaks(0.3)
     printer = _ProgressPrinter(enabled=not args.json, started=started)
     run_id, rows = run_benchmarks(
-        store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer
+        store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer, peaks=peaks
     )
     if args.json:
         keys = (
@@ -279,6 +301,39 @@ def _summary(rows: list[dict]) -> None:
                 cells.append(f"{r['impl']} {r['status'].upper()}")
         if cells:
             print(f"{op:<14} {case:<18} {dtype:<8} {device:<4}  " + " | ".join(cells))
+
+
+def _peaks(args, threads) -> int:
+    from bench import machine
+    from bench.peaks import measure_peaks
+
+    thread_report = machine.configure_threads(threads)
+    peaks = measure_peaks()
+    if args.db:
+        from bench.store import Store
+
+        store = Store(args.db)
+        run_id = store.start_run(
+            machine=machine.machine_info(),
+            versions=machine.versions(),
+            threads=thread_report,
+            settings={"argv": sys.argv[1:]},
+            git_commit=machine.git_commit(),
+            name="peaks",
+        )
+        store.set_peaks(run_id, peaks)
+        store.finish_run(run_id)
+    if args.json:
+        print(json.dumps({**peaks, "threads": threads}, indent=1))
+    else:
+        print(f"threads                {threads}")
+        print(f"GEMM float32           {peaks['gemm_gflops']:.1f} GFLOP/s")
+        print(
+            f"memory bandwidth       {peaks['bandwidth_gbps']:.1f} GB/s (copy {peaks['stream_copy_gbps']:.1f}, "
+            f"triad {peaks['stream_triad_gbps']:.1f})"
+        )
+        print(f"harness overhead       {peaks['harness_overhead_s'] * 1e9:.0f} ns per timed call (empty function)")
+    return 0
 
 
 def _report(args, threads) -> int:

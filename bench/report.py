@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.peaks import fraction_of_peak
 from bench.store import Store
 
 STATUS_LABEL = {
@@ -61,7 +62,25 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     frame["gflops"] = frame["flops"] / frame["median_s"] / 1e9
     frame["gbps"] = frame["bytes"] / frame["median_s"] / 1e9
     frame["speedup"] = _speedups(frame)
+    peaks = {r["run_id"]: r.get("peaks") for r in runs}
+    fractions = [
+        fraction_of_peak(f, b, t, peaks.get(rid), _flops_are_work(op)) if status == "ok" else (None, None)
+        for f, b, t, rid, op, status in zip(
+            frame["flops"], frame["bytes"], frame["median_s"], frame["run_id"], frame["op"], frame["status"]
+        )
+    ]
+    frame["peak_fraction"] = [f for f, _ in fractions]
+    frame["bound"] = [b for _, b in fractions]
     return runs, frame
+
+
+def _flops_are_work(op: str) -> bool:
+    import impls
+
+    try:
+        return impls.spec(op).flops_are_work
+    except KeyError:  # an op only a plugin knew
+        return True
 
 
 def machine_label(run: dict, device: str = "cpu") -> str:
@@ -123,6 +142,10 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "speedup_vs_torch": rows["speedup"],
             "gflops": rows["gflops"],
             "gbps": rows["gbps"],
+            "peak_fraction": rows["peak_fraction"],
+            "bound": rows["bound"],
+            "flops": rows["flops"],
+            "bytes": rows["bytes"],
             "max_abs_err": rows["max_abs_err"],
             "machine": rows["machine"],
             "run_id": rows["run_id"],
@@ -153,12 +176,13 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         "vs torch",
         "GFLOP/s",
         "GB/s",
+        "of peak",
         "first call",
         "rounds",
         "status",
     ]
     if table["throughput_unit"].notna().any():
-        headers.insert(9, "rate")
+        headers.insert(headers.index("first call"), "rate")
     out = []
     for _, r in table.iterrows():
         ok = r["status"] == "ok"
@@ -172,6 +196,7 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             fmt_num(r["speedup_vs_torch"], 3, "×") if ok else "",
             fmt_num(r["gflops"]) if ok else "",
             fmt_num(r["gbps"]) if ok else "",
+            f"{r['peak_fraction']:.0%} {r['bound']}" if ok and pd.notna(r["peak_fraction"]) else "",
             fmt_time(r["first_call_s"]),
             "" if pd.isna(r["rounds"]) else str(int(r["rounds"])),
             STATUS_LABEL[r["status"]] + (f": {r['note']}" if r["note"] and not ok else ""),
@@ -180,7 +205,7 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             rate = ""
             if ok and pd.notna(r["throughput_items"]):
                 rate = f"{r['throughput_items'] / r['median_s']:.4g} {r['throughput_unit']}/s"
-            line.insert(9, rate)
+            line.insert(headers.index("rate"), rate)
         out.append(line)
     return headers, out
 
@@ -229,6 +254,49 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
         plt.close(fig)
         names.append(name)
     return names
+
+
+def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict]) -> list[str]:
+    """GFLOP/s against arithmetic intensity (FLOPs per byte), under the roof
+    min(GEMM peak, intensity x bandwidth) of each machine measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[(table["status"] == "ok") & table["flops"].gt(0) & table["bytes"].gt(0)]
+    with_peaks = [r for r in runs if r.get("peaks") and r["run_id"] in set(ok["run_id"])]
+    if ok.empty or not with_peaks or not _flops_are_work(op):
+        return []
+    intensity = ok["flops"] / ok["bytes"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    lo, hi = max(intensity.min() / 4, 1e-3), intensity.max() * 4
+    for run in with_peaks:
+        peaks = run["peaks"]
+        xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        ys = [min(peaks["gemm_gflops"], x * peaks["bandwidth_gbps"]) for x in xs]
+        ax.plot(xs, ys, color="0.35", linewidth=1.2)
+        ax.annotate(
+            f"{machine_label(run)}: {peaks['gemm_gflops']:.0f} GFLOP/s, {peaks['bandwidth_gbps']:.0f} GB/s",
+            (xs[-1], ys[-1]),
+            fontsize=7,
+            ha="right",
+            va="bottom",
+        )
+    for impl, part in ok.groupby("implementation", sort=True):
+        ax.scatter(part["flops"] / part["bytes"], part["gflops"], s=22, label=impl)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity [FLOP/byte]")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title(f"{op}: roofline (every measured case)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = f"{op}-roofline.png"
+    fig.savefig(out_dir / name, dpi=72)
+    plt.close(fig)
+    return [name]
 
 
 # -- HTML --------------------------------------------------------------------------
@@ -366,6 +434,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             row_cls[headers.index("status")] = r["status"]
             classes.append(row_cls)
         images = plot_op(table, op, plots_dir)
+        roofline = plot_roofline(table, op, plots_dir, runs)
         m_headers, m_rows, m_classes = _matrix(frame, op)
         import impls
 
@@ -381,6 +450,8 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             _html_table(headers, rows, classes),
             "<h2>Time against problem size</h2>",
             *(f"<p><img src='plots/{name}' alt='{op} time against problem size'></p>" for name in images),
+            *(["<h2>Roofline</h2>"] if roofline else []),
+            *(f"<p><img src='plots/{name}' alt='{op} roofline'></p>" for name in roofline),
             "<h2>Correctness matrix</h2>",
             _html_table(m_headers, m_rows, m_classes),
             "<h2>Runs</h2>",
@@ -390,7 +461,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         page.write_text(_page(f"{op} — Kernel Arena", "\n".join(body), nav))
         (out_dir / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
         table.drop(columns=["family"]).to_csv(out_dir / f"{op}.csv", index=False)
-        written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv", *(plots_dir / n for n in images)]
+        written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv", *(plots_dir / n for n in images + roofline)]
 
         s_headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
         index += [

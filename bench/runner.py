@@ -246,7 +246,14 @@ class Runner:
 
 
 def run_benchmarks(
-    store: Store, config: RunConfig, *, settings: dict, threads: dict, name: str | None = None, on_result=None
+    store: Store,
+    config: RunConfig,
+    *,
+    settings: dict,
+    threads: dict,
+    name: str | None = None,
+    on_result=None,
+    peaks: dict | None = None,
 ) -> tuple[str, list[dict]]:
     """Start a run row, measure, finish the row (marked interrupted on Ctrl-C)."""
     from bench import machine
@@ -259,6 +266,10 @@ def run_benchmarks(
         git_commit=machine.git_commit(),
         name=name,
     )
+    if peaks:
+        store.set_peaks(run_id, peaks)
+    if peaks:
+        store.set_peaks(run_id, peaks)
     runner = Runner(store, run_id, config, on_result)
     try:
         rows = runner.run()

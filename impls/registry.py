@@ -78,6 +78,10 @@ class OpSpec:
     inputs: tuple[str, ...] = ()
     cases: tuple[Case, ...] = ()
     dtypes: tuple[str, ...] = ("float32", "float64")
+    # False where flops() is a yardstick rather than work every implementation
+    # must do (nms: the textbook loop's pair tests, which smarter algorithms
+    # skip); fraction of peak then uses bandwidth only.
+    flops_are_work: bool = True
     # Per-dtype (rtol, atol) for float outputs.
     tolerances: dict = {"float16": (1e-2, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
 

@@ -198,6 +198,7 @@ def test_unavailable_implementations_are_recorded_with_their_reason(tmp_path):
 def test_report_is_written_from_a_real_run(tmp_path):
     config = RunConfig(ops=["box_iou", "nms"], backends=["numpy", "numba", "torch"], quick=True, min_time=0.01)
     store, run_id, _ = _run(tmp_path, config)
+    store.set_peaks(run_id, {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0})
     store.close()
     out = tmp_path / "reports"
     written = report.write_report([tmp_path / "r.sqlite"], out)
@@ -207,6 +208,9 @@ def test_report_is_written_from_a_real_run(tmp_path):
     page = (out / "nms.html").read_text()
     assert "plots/nms-float32.png" in page and "detector-1000" in page
     assert (out / "plots" / "nms-float32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # box_iou's FLOPs are work: a roofline under the stored peaks; nms's are a yardstick: none.
+    assert "plots/box_iou-roofline.png" in (out / "box_iou.html").read_text() and "roofline" not in page
+    assert "% memory" in (out / "box_iou.md").read_text()
     csv = (out / "box_iou.csv").read_text().splitlines()
     assert csv[0].startswith("case,dtype,implementation") and len(csv) > 3
     assert "| 100x100 | float32 |" in (out / "box_iou.md").read_text()
@@ -276,3 +280,25 @@ def test_budget_prediction_follows_the_power_law_of_smaller_cases():
     assert _Progress(points=[(10, 1.0)]).predict(20) == pytest.approx(2.0)  # one point: linear
     assert _Progress(points=[(100, 0.001), (1000, 0.1)]).predict(10_000) == pytest.approx(10.0)  # quadratic
     assert _Progress(points=[(1, 1.0), (2, 100.0)]).predict(4) == pytest.approx(800.0)  # exponent clamped to 3
+
+
+def test_fraction_of_peak_follows_the_roofline():
+    from bench.peaks import fraction_of_peak
+
+    peaks = {"gemm_gflops": 100.0, "bandwidth_gbps": 10.0}  # balance: 10 FLOP/byte
+    # 1 GFLOP over 1 MB (intensity 1000): compute-bound; 50 GFLOP/s achieved is half the roof.
+    assert fraction_of_peak(1e9, 1e6, 0.02, peaks) == (pytest.approx(0.5), "compute")
+    # 1 MFLOP over 1 GB (intensity 0.001): memory-bound; 5 GB/s achieved is half the roof.
+    assert fraction_of_peak(1e6, 1e9, 0.2, peaks) == (pytest.approx(0.5), "memory")
+    # A FLOP count that is only a yardstick: bandwidth alone.
+    assert fraction_of_peak(1e12, 1e9, 0.2, peaks, flops_are_work=False) == (pytest.approx(0.5), "memory")
+    assert fraction_of_peak(1e9, 1e6, 0.02, None) == (None, None)
+
+
+def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
+    result = _cli("peaks", "--json", "--db", str(tmp_path / "p.sqlite"))
+    assert result.returncode == 0, result.stderr
+    peaks = json.loads(result.stdout)
+    assert peaks["gemm_gflops"] > 0 and peaks["bandwidth_gbps"] > 0 and 0 < peaks["harness_overhead_s"] < 1e-3
+    (run,) = Store(tmp_path / "p.sqlite").runs()
+    assert run["peaks"]["gemm_gflops"] == peaks["gemm_gflops"]

@@ -40,6 +40,7 @@ class NmsSpec(OpSpec):
     name = "nms"
     inputs = ("boxes", "scores", "iou_threshold", "score_threshold")
     dtypes = ("float32", "float64")
+    flops_are_work = False
     cases = tuple(
         Case(
             f"{dist}-{n}",

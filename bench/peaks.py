@@ -1,0 +1,77 @@
+"""The machine's practical limits, measured with the run's thread settings:
+dense float32 GEMM GFLOP/s, memory bandwidth GB/s (STREAM-like copy and
+triad on arrays far larger than the last-level cache), and the harness's own
+overhead per timed call.  Reports divide every measurement by these.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench import timer
+
+GEMM_N = 2048  # 2 x 2048^3 = 17 GFLOP: long enough to amortise threading, short enough to be quick
+STREAM_BYTES = 256 * 2**20  # per array: 8x a 32 MiB L3, so every pass streams from DRAM
+
+
+def gemm_gflops(min_time: float = 0.5) -> float:
+    import torch
+
+    a = torch.rand(GEMM_N, GEMM_N)
+    b = torch.rand(GEMM_N, GEMM_N)
+    out = torch.empty(GEMM_N, GEMM_N)
+    stats = timer.measure(lambda: torch.mm(a, b, out=out), min_time=min_time, min_rounds=3)
+    return 2.0 * GEMM_N**3 / stats.min / 1e9
+
+
+def stream_gbps(min_time: float = 0.5) -> dict:
+    """Copy (read a, write b: 2 arrays moved) and triad (a = b + s*c: 3
+    arrays moved), through torch so the run's thread count applies.  Arrays
+    are written once before timing, so page faults are not counted."""
+    import torch
+
+    n = STREAM_BYTES // 4
+    a, b, c = (torch.ones(n) for _ in range(3))
+    copy = timer.measure(lambda: b.copy_(a), min_time=min_time, min_rounds=3)
+    triad = timer.measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_time=min_time, min_rounds=3)
+    return {"copy": 2 * STREAM_BYTES / copy.min / 1e9, "triad": 3 * STREAM_BYTES / triad.min / 1e9}
+
+
+def harness_overhead_s() -> float:
+    """Median per-call time the timer reports for an implementation that does
+    nothing: the floor under every figure."""
+
+    def empty():
+        return None
+
+    return timer.measure(empty, min_time=0.2).median
+
+
+def measure_peaks(min_time: float = 0.5) -> dict:
+    started = time.monotonic()
+    stream = stream_gbps(min_time)
+    peaks = {
+        "gemm_gflops": gemm_gflops(min_time),
+        "bandwidth_gbps": max(stream.values()),
+        "stream_copy_gbps": stream["copy"],
+        "stream_triad_gbps": stream["triad"],
+        "harness_overhead_s": harness_overhead_s(),
+    }
+    peaks["measured_in_s"] = time.monotonic() - started
+    return peaks
+
+
+def fraction_of_peak(flops, nbytes, seconds, peaks, flops_are_work: bool = True):
+    """Achieved rate over the roofline's attainable rate at this arithmetic
+    intensity: min(GEMM peak, intensity x bandwidth).  Returns (fraction,
+    "compute" or "memory") or (None, None) without a cost model or peaks.
+    Where the FLOP count is only a yardstick, bandwidth alone is the limit."""
+    if not peaks or not seconds or not nbytes:
+        return None, None
+    if not flops_are_work or not flops:
+        return (nbytes / seconds) / (peaks["bandwidth_gbps"] * 1e9), "memory"
+    intensity = flops / nbytes
+    peak_flops = peaks["gemm_gflops"] * 1e9
+    memory_flops = intensity * peaks["bandwidth_gbps"] * 1e9
+    bound = "compute" if peak_flops <= memory_flops else "memory"
+    return (flops / seconds) / min(peak_flops, memory_flops), bound
