@@ -100,6 +100,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="also store them, as a run of their own, in this results store")
 
     p = sub.add_parser(
+        "headline",
+        help="each op's headline cases, every CPU implementation side by side, rounds interleaved",
+        description="For each op's headline case(s): the fastest correct implementation other than stock torch, "
+        "its median, torch's median, the ratio torch / best and the fraction of this machine's peak.",
+    )
+    p.add_argument("--op", action="append", help="only this op (repeatable)")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds per case (default 10)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all cores)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="an implementation whose first call takes longer is left out (default 30 s)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects: op, case, best, best_s, torch_s, speedup, fraction_of_peak "
+        "(and steps_per_s for streaming ops)",
+    )
+    plugin_option(p)
+
+    p = sub.add_parser(
         "report",
         help="write the HTML report and the Markdown/CSV tables from the store",
         description="Generate reports/ from one or more stores; by default the latest run of "
@@ -130,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot load plugin: {exc}", file=sys.stderr)
         return 2
     try:
-        return {"list": _list, "run": _run, "peaks": _peaks, "report": _report}[args.command](args, threads)
+        return {"list": _list, "run": _run, "peaks": _peaks, "headline": _headline, "report": _report}[args.command](
+            args, threads
+        )
     except KeyError as exc:  # unknown op / run id: the message says which
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -333,6 +358,35 @@ def _peaks(args, threads) -> int:
             f"triad {peaks['stream_triad_gbps']:.1f})"
         )
         print(f"harness overhead       {peaks['harness_overhead_s'] * 1e9:.0f} ns per timed call (empty function)")
+    return 0
+
+
+def _headline(args, threads) -> int:
+    from bench import machine
+    from bench.headline import run_headline
+
+    if args.rounds < 1:
+        print("error: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    machine.configure_threads(threads)
+    for op in args.op or ():
+        import impls
+
+        impls.spec(op)
+    log = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
+    _, results = run_headline(rounds=args.rounds, ops=args.op, budget=args.budget, log=log)
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if k not in ("medians", "bound")} for r in results], indent=1))
+        return 0
+    print(f"{'op':<15}{'case':<20}{'best':<16}{'best':>10}{'torch':>10}{'torch/best':>12}{'of peak':>10}")
+    for r in results:
+        rate = "".join(f"  {v:,.0f} {k.replace('_per_s', '')}/s" for k, v in r.items() if k.endswith("_per_s"))
+        fraction = f"{r['fraction_of_peak']:.0%}" if r.get("fraction_of_peak") is not None else "-"
+        speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
+        print(
+            f"{r['op']:<15}{r['case']:<20}{r['best'] or '-':<16}{format_seconds(r['best_s']):>10}"
+            f"{format_seconds(r['torch_s']):>10}{speedup:>12}{fraction:>10}{rate}"
+        )
     return 0
 
 

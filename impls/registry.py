@@ -77,6 +77,7 @@ class OpSpec:
     name: str = ""
     inputs: tuple[str, ...] = ()
     cases: tuple[Case, ...] = ()
+    headline: tuple[str, ...] = ()  # the case names `python -m bench headline` compares (float32)
     dtypes: tuple[str, ...] = ("float32", "float64")
     # False where flops() is a yardstick rather than work every implementation
     # must do (nms: the textbook loop's pair tests, which smarter algorithms

@@ -22,6 +22,7 @@ class BoxIouSpec(OpSpec):
     name = "box_iou"
     inputs = ("boxes1", "boxes2")
     dtypes = ("float32", "float64")
+    headline = ("4000x4000",)
     cases = tuple(
         Case(f"{n}x{n}", {"n": n, "m": n, "distribution": "detector"}, size=float(n * n), small=n <= 100)
         for n in (100, 1000, 4000)

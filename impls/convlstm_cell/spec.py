@@ -59,6 +59,7 @@ class ConvLstmCellSpec(OpSpec):
     """
 
     name = "convlstm_cell"
+    headline = ("b4-32to64-64x64",)
     inputs = ("x", "h", "c", "weight", "bias")
     dtypes = DTYPES
     cases = tuple(

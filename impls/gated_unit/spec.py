@@ -35,6 +35,7 @@ class GatedUnitSpec(OpSpec):
     """
 
     name = "gated_unit"
+    headline = ("tanh-4x128x16000",)
     inputs = ("x", "kind")
     dtypes = ("float32", "float64")
     cases = (

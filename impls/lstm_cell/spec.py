@@ -60,6 +60,7 @@ class LstmCellSpec(OpSpec):
     """
 
     name = "lstm_cell"
+    headline = ("B1", "B64", "B256")
     inputs = ("x", "h", "c", "w_ih", "w_hh", "b_ih", "b_hh")
     dtypes = DTYPES
     cases = tuple(

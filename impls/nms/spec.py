@@ -41,6 +41,7 @@ class NmsSpec(OpSpec):
     inputs = ("boxes", "scores", "iou_threshold", "score_threshold")
     dtypes = ("float32", "float64")
     flops_are_work = False
+    headline = ("detector-20000", "uniform-20000")
     cases = tuple(
         Case(
             f"{dist}-{n}",
