@@ -1,0 +1,180 @@
+"""conv2d properties beyond the generic matrix: a seeded randomized grid of
+shapes and hyper-parameters against torch, im2col_step chunking, group
+wiring, and the spec's input generator and cost model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import impls
+from impls.conv2d.spec import output_size
+
+SPEC = impls.spec("conv2d")
+CPU_IMPLS = impls.implementations(op="conv2d", device="cpu")
+# Backends whose implementation takes an im2col_step keyword.
+CHUNKED = [impl for impl in CPU_IMPLS if impl.backend in ("numpy", "numba")]
+PYTHON_MAX_FLOPS = 2e5  # a few ms of pure Python
+
+
+def _require(impl):
+    if not impl.available:
+        pytest.skip(impl.reason)
+
+
+def _random_conv(seed: int) -> dict:
+    """One valid conv2d problem: every hyper-parameter drawn independently,
+    each pair sometimes given as one int, H != W in general."""
+    rng = np.random.default_rng(seed)
+    dtype = ("float32", "float64")[seed % 2]
+    groups = int(rng.choice([1, 1, 2, 3, 4]))
+    cin, cout = groups * int(rng.integers(1, 6)), groups * int(rng.integers(1, 6))
+    kernel = rng.integers(1, 5, 2)
+    stride, dilation, padding = rng.integers(1, 4, 2), rng.integers(1, 4, 2), rng.integers(0, 3, 2)
+    extent = dilation * (kernel - 1) + 1
+    # From exactly the kernel's extent (one output row) to a dozen rows more.
+    size = np.maximum(extent - 2 * padding, 1) + rng.integers(0, 13, 2)
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)
+    pair = lambda p: int(p[0]) if p[0] == p[1] and rng.random() < 0.5 else (int(p[0]), int(p[1]))
+    return {
+        "x": a(int(rng.integers(1, 4)), cin, *map(int, size)),
+        "weight": a(cout, cin // groups, *map(int, kernel)),
+        "bias": a(cout) if rng.random() < 0.5 else None,
+        "stride": pair(stride),
+        "padding": pair(padding),
+        "dilation": pair(dilation),
+        "groups": groups,
+    }
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, ids=lambda impl: impl.name)
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_torch_on_randomized_grid(impl, seed):
+    _require(impl)
+    inputs = _random_conv(seed)
+    checked = SPEC.validate(**inputs)
+    if impl.small_only and SPEC.flops(**checked) > PYTHON_MAX_FLOPS:
+        pytest.skip("too large for pure Python")
+    verdict = SPEC.compare(impl.run(**inputs), SPEC.reference(**checked), checked)
+    assert verdict.ok, f"{verdict.message}; inputs {_describe(checked)}"
+
+
+def _describe(checked):
+    return {k: v.shape if isinstance(v, np.ndarray) else v for k, v in checked.items()}
+
+
+@pytest.mark.parametrize("impl", CHUNKED, ids=lambda impl: impl.name)
+def test_im2col_step_gives_same_answer_for_ragged_batches(impl):
+    """Steps that leave a short last chunk (7 = 3 + 3 + 1), one image per
+    step, and a step larger than the batch all give the unchunked answer."""
+    _require(impl)
+    rng = np.random.default_rng(7)
+    inputs = SPEC.validate(
+        x=rng.standard_normal((7, 6, 10, 9)).astype(np.float32),
+        weight=rng.standard_normal((4, 3, 3, 2)).astype(np.float32),
+        bias=rng.standard_normal(4).astype(np.float32),
+        stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2,
+    )
+    expected = SPEC.reference(**inputs)
+    whole = impl.fn(**inputs, im2col_step=7)
+    assert SPEC.compare(whole, expected, inputs).ok
+    for step in (1, 2, 3, 4, 6, 10):
+        chunked = impl.fn(**inputs, im2col_step=step)
+        verdict = SPEC.compare(chunked, expected, inputs)
+        assert verdict.ok, f"im2col_step={step}: {verdict.message}"
+        # Each image's GEMMs are the same whatever the chunk, so the sums are too.
+        np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6, err_msg=f"im2col_step={step}")
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, ids=lambda impl: impl.name)
+def test_grouped_conv_equals_concatenated_per_group_convs(impl):
+    """Output channels of group g see only input channels of group g: a
+    check of the group wiring that does not lean on the torch reference."""
+    _require(impl)
+    rng = np.random.default_rng(3)
+    groups, cin_per_group, cout_per_group = 3, 2, 2
+    x = rng.standard_normal((2, groups * cin_per_group, 6, 5))
+    weight = rng.standard_normal((groups * cout_per_group, cin_per_group, 3, 2))
+    bias = rng.standard_normal(groups * cout_per_group)
+    common = {"stride": (1, 2), "padding": 1, "dilation": 1}
+    grouped = impl.run(x=x, weight=weight, bias=bias, groups=groups, **common)
+    per_group = []
+    for g in range(groups):
+        ci, co = slice(g * cin_per_group, (g + 1) * cin_per_group), slice(g * cout_per_group, (g + 1) * cout_per_group)
+        per_group.append(impl.run(x=x[:, ci], weight=weight[co], bias=bias[co], groups=1, **common))
+    per_group = np.concatenate(per_group, axis=1)
+    np.testing.assert_allclose(grouped, per_group, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, ids=lambda impl: impl.name)
+def test_one_by_one_conv_is_a_channel_matmul(impl):
+    _require(impl)
+    rng = np.random.default_rng(4)
+    x, weight = rng.standard_normal((2, 5, 3, 4)), rng.standard_normal((6, 5, 1, 1))
+    y = impl.run(x=x, weight=weight, bias=None, stride=1, padding=0, dilation=1, groups=1)
+    np.testing.assert_allclose(y, np.einsum("oc,nchw->nohw", weight[:, :, 0, 0], x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", CPU_IMPLS, ids=lambda impl: impl.name)
+def test_non_contiguous_inputs_give_the_contiguous_answer(impl):
+    _require(impl)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 12, 7)).astype(np.float32)
+    weight = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    args = {"bias": None, "stride": 1, "padding": 1, "dilation": 1, "groups": 2}
+    strided = impl.run(x=x[:, :, ::2], weight=weight.transpose(0, 1, 3, 2), **args)
+    contiguous = impl.run(x=x[:, :, ::2].copy(), weight=weight.transpose(0, 1, 3, 2).copy(), **args)
+    np.testing.assert_array_equal(strided, contiguous)
+
+
+def test_int_and_pair_hyper_parameters_are_the_same():
+    rng = np.random.default_rng(6)
+    inputs = {"x": rng.standard_normal((1, 2, 9, 9)), "weight": rng.standard_normal((2, 2, 3, 3)), "bias": None}
+    as_ints = SPEC.validate(**inputs, stride=2, padding=1, dilation=2, groups=1)
+    as_pairs = SPEC.validate(**inputs, stride=(2, 2), padding=[1, 1], dilation=(2, 2), groups=1)
+    assert (as_ints["stride"], as_ints["padding"], as_ints["dilation"]) == ((2, 2), (1, 1), (2, 2))
+    assert (as_pairs["stride"], as_pairs["padding"], as_pairs["dilation"]) == ((2, 2), (1, 1), (2, 2))
+
+
+def test_output_size_matches_torch_formula_and_reference_shape():
+    for h, k, s, p, d in [(56, 3, 1, 1, 1), (224, 7, 2, 3, 1), (56, 3, 1, 2, 2), (5, 5, 1, 0, 1), (11, 2, 4, 0, 1)]:
+        x, weight = np.zeros((1, 1, h, h + 1)), np.zeros((1, 1, k, k))
+        y = SPEC.reference(**SPEC.validate(x=x, weight=weight, bias=None, stride=s, padding=p, dilation=d, groups=1))
+        assert y.shape == (1, 1, output_size(h, k, s, p, d), output_size(h + 1, k, s, p, d))
+
+
+def test_benchmark_cases_have_the_required_shapes():
+    names = {case.name for case in SPEC.cases}
+    assert {"resnet", "deep", "stem", "dilated", "resnext-grouped", "depthwise"} <= names
+    assert any(case.small for case in SPEC.cases)
+    x_shape = lambda name: SPEC.make_inputs(SPEC.case(name))["x"].shape
+    assert x_shape("resnet") == (8, 64, 56, 56) and x_shape("stem") == (1, 3, 224, 224)
+    depthwise = SPEC.make_inputs(SPEC.case("depthwise"))
+    assert depthwise["weight"].shape == (128, 1, 3, 3) and depthwise["groups"] == 128
+
+
+@pytest.mark.parametrize("case", SPEC.cases, ids=lambda case: case.name)
+def test_make_inputs_is_seeded_and_outputs_are_order_one(case):
+    # The case's channels and kernel on one image of at most 32 x 32: the
+    # output scale comes from the fan-in scaling, not from N or H x W, and
+    # the big cases stay cheap.
+    hw = case.params["hw"]
+    probe = impls.Case("probe", {**case.params, "n": 1, "hw": min(hw, 32) if isinstance(hw, int) else hw}, size=0)
+    first, again = SPEC.make_inputs(probe, "float64", seed=11), SPEC.make_inputs(probe, "float64", seed=11)
+    for name in ("x", "weight", "bias"):
+        np.testing.assert_array_equal(first[name], again[name])
+    assert not np.array_equal(first["weight"], SPEC.make_inputs(probe, "float64", seed=12)["weight"])
+    assert 0.3 < SPEC.reference(**SPEC.validate(**first)).std() < 1.0
+
+
+def test_cost_model_counts_multiply_adds_bias_and_minimum_traffic():
+    resnet = SPEC.validate(**SPEC.make_inputs(SPEC.case("resnet")))
+    assert SPEC.flops(**resnet) == 2 * 8 * 64 * 56 * 56 * 64 * 3 * 3
+    assert SPEC.bytes_moved(**resnet) == 4 * (8 * 64 * 56 * 56 + 64 * 64 * 3 * 3 + 8 * 64 * 56 * 56)
+    dilated = SPEC.validate(**SPEC.make_inputs(SPEC.case("dilated"), "float64"))
+    outputs = 8 * 64 * 56 * 56
+    assert SPEC.flops(**dilated) == outputs * (2 * 64 * 9 + 1)
+    assert SPEC.bytes_moved(**dilated) == 8 * (8 * 64 * 56 * 56 + 64 * 64 * 9 + 64 + outputs)
+    for case in SPEC.cases:  # a case's plotted size is its multiply-add FLOPs
+        inputs = SPEC.validate(**SPEC.make_inputs(case))
+        assert case.size == SPEC.flops(**{**inputs, "bias": None}), case.name
