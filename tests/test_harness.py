@@ -302,3 +302,24 @@ def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
     assert peaks["gemm_gflops"] > 0 and peaks["bandwidth_gbps"] > 0 and 0 < peaks["harness_overhead_s"] < 1e-3
     (run,) = Store(tmp_path / "p.sqlite").runs()
     assert run["peaks"]["gemm_gflops"] == peaks["gemm_gflops"]
+
+
+def test_headline_case_names_the_fastest_correct_non_torch_implementation():
+    from bench.headline import headline_case
+
+    spec = impls.spec("box_iou")
+    peaks = {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0}
+    result = headline_case(spec, spec.case("100x100"), rounds=3, machine_peaks=peaks, budget=10)
+    contenders = {n: t for n, t in result["medians"].items() if impls.get("box_iou", n).backend != "torch"}
+    assert result["best"] == min(contenders, key=contenders.get)
+    assert result["best_s"] == contenders[result["best"]]
+    assert result["speedup"] == pytest.approx(result["medians"]["torch"] / result["best_s"])
+    assert 0 < result["fraction_of_peak"] < 1
+
+
+def test_cli_headline_json_has_the_documented_keys():
+    result = _cli("headline", "--op", "box_iou", "--rounds", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert {"op", "case", "best", "best_s", "torch_s", "speedup", "fraction_of_peak"} <= set(row)
+    assert row["case"] == "4000x4000" and row["speedup"] > 0
