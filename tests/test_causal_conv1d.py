@@ -1,0 +1,138 @@
+"""Properties of causal_conv1d beyond the generic matrix: causality, the
+Conv1d + chomp equivalence, the impulse response, and the degenerate
+kernels and dilations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import impls
+
+OP = "causal_conv1d"
+
+
+def _cpu_impls():
+    return [pytest.param(impl, id=impl.name) for impl in impls.implementations(op=OP, device="cpu")]
+
+
+def _require(impl):
+    if not impl.available:
+        pytest.skip(impl.reason)
+
+
+def _inputs(n=2, cin=3, cout=4, k=3, length=40, dilation=2, dtype="float64", seed=0, bias=True):
+    rng = np.random.default_rng(seed)
+    return {
+        "x": rng.standard_normal((n, cin, length)).astype(dtype),
+        "weight": rng.standard_normal((cout, cin, k)).astype(dtype),
+        "bias": rng.standard_normal(cout).astype(dtype) if bias else None,
+        "dilation": dilation,
+    }
+
+
+def _assert_matches(impl, inputs, expected):
+    spec = impls.spec(OP)
+    checked = spec.validate(**inputs)
+    verdict = spec.compare(impl.run(**inputs), expected, checked)
+    assert verdict.ok, verdict.message
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_causal_output_ignores_future(impl, dtype):
+    """Changing x[..., t0:] leaves y[..., :t0] bit for bit as it was."""
+    _require(impl)
+    inputs = _inputs(k=3, length=48, dilation=5, dtype=dtype)
+    before = impl.run(**inputs)
+    rng = np.random.default_rng(7)
+    for t0 in (0, 1, 17, 47):
+        changed = dict(inputs, x=inputs["x"].copy())
+        changed["x"][..., t0:] = rng.standard_normal(changed["x"][..., t0:].shape).astype(dtype) * 100
+        after = impl.run(**changed)
+        np.testing.assert_array_equal(after[..., :t0], before[..., :t0])
+        assert not np.array_equal(after[..., t0:], before[..., t0:])
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+@pytest.mark.parametrize("k, dilation", [(2, 1), (2, 64), (3, 4), (5, 3)])
+def test_matches_conv1d_with_chomp(impl, k, dilation):
+    """torch.nn.Conv1d with padding (k-1)*dilation, then the last
+    (k-1)*dilation outputs chomped (the TCN Chomp1d), is the op."""
+    _require(impl)
+    torch = pytest.importorskip("torch")
+    inputs = _inputs(n=2, cin=4, cout=6, k=k, length=70, dilation=dilation)
+    padding = (k - 1) * dilation
+    conv = torch.nn.Conv1d(4, 6, k, dilation=dilation, padding=padding).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(inputs["weight"]))
+        conv.bias.copy_(torch.from_numpy(inputs["bias"]))
+        chomped = conv(torch.from_numpy(inputs["x"]))[:, :, :-padding].numpy()
+    np.testing.assert_allclose(impls.spec(OP).reference(**inputs), chomped, rtol=1e-12, atol=1e-12)
+    _assert_matches(impl, inputs, chomped)
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+def test_impulse_response_is_the_kernel_spread_by_dilation(impl):
+    """A unit impulse at time t0 in input channel i comes out as
+    weight[o, i, j] at time t0 + (k-1-j) * dilation, and nowhere else."""
+    _require(impl)
+    k, dilation, t0, length = 4, 3, 5, 30
+    inputs = _inputs(n=1, cin=2, cout=3, k=k, length=length, dilation=dilation, bias=False)
+    inputs["x"] = np.zeros_like(inputs["x"])
+    inputs["x"][0, 1, t0] = 1.0
+    expected = np.zeros((1, 3, length))
+    for j in range(k):
+        expected[0, :, t0 + (k - 1 - j) * dilation] = inputs["weight"][:, 1, j]
+    _assert_matches(impl, inputs, expected)
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+def test_kernel_one_is_pointwise_whatever_the_dilation(impl):
+    _require(impl)
+    inputs = _inputs(k=1, dilation=7)
+    expected = np.einsum("oi,nit->not", inputs["weight"][:, :, 0], inputs["x"]) + inputs["bias"][:, None]
+    _assert_matches(impl, inputs, expected)
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+def test_dilation_beyond_length_sees_only_the_padding(impl):
+    """Every older tap reaches before t = 0, so only the present tap acts."""
+    _require(impl)
+    inputs = _inputs(k=3, length=9, dilation=9)
+    expected = np.einsum("oi,nit->not", inputs["weight"][:, :, -1], inputs["x"]) + inputs["bias"][:, None]
+    _assert_matches(impl, inputs, expected)
+
+
+@pytest.mark.parametrize("impl", _cpu_impls())
+def test_accepts_numpy_int_dilation_and_noncontiguous_input(impl):
+    _require(impl)
+    inputs = _inputs(k=2, length=20, dilation=3)
+    expected = impls.spec(OP).reference(**inputs)
+    wide = np.zeros((2, 3, 40))
+    wide[:, :, ::2] = inputs["x"]
+    _assert_matches(impl, dict(inputs, x=wide[:, :, ::2], dilation=np.int64(3)), expected)
+
+
+def test_reference_shifts_taps_by_dilation():
+    """The reference against the definition written out sample by sample."""
+    inputs = _inputs(n=1, cin=2, cout=2, k=3, length=12, dilation=4)
+    x, w, b, d = inputs["x"], inputs["weight"], inputs["bias"], inputs["dilation"]
+    expected = np.empty((1, 2, 12))
+    for o in range(2):
+        for t in range(12):
+            expected[0, o, t] = b[o] + sum(
+                w[o, i, j] * x[0, i, t - (2 - j) * d] for i in range(2) for j in range(3) if t - (2 - j) * d >= 0
+            )
+    np.testing.assert_allclose(impls.spec(OP).reference(**inputs), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_cases_have_the_issue_shapes():
+    spec = impls.spec(OP)
+    names = {case.name for case in spec.cases}
+    assert {"small", "tcn", "wavenet-d1", "wavenet-d64", "wavenet-d512"} <= names
+    for dilation in (1, 64, 512):
+        params = spec.case(f"wavenet-d{dilation}").params
+        assert (params["n"], params["cin"], params["cout"], params["k"], params["length"]) == (4, 64, 128, 2, 16000)
+        assert params["dilation"] == dilation
+    assert any(case.small for case in spec.cases)
