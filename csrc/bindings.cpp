@@ -17,4 +17,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("score_threshold") = py::none());
   m.def("gated_unit", &kernel_arena::gated_unit, "tanh(a) * sigmoid(b) or a * sigmoid(b) for x = [a | b]",
         py::arg("x"), py::arg("kind"));
+  m.def("lstm_cell", &kernel_arena::lstm_cell, "one LSTM cell step -> (h', c'), gates i, f, g, o", py::arg("x"),
+        py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"));
+  m.def("convlstm_cell", &kernel_arena::convlstm_cell, "one ConvLSTM cell step -> (h', c')", py::arg("x"),
+        py::arg("h"), py::arg("c"), py::arg("weight"), py::arg("bias"));
 }

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 
 namespace kernel_arena {
 
@@ -12,5 +13,10 @@ at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
                std::optional<double> score_threshold);
 at::Tensor gated_unit(const at::Tensor& x, const std::string& kind);
+std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
+                                             const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                             const at::Tensor& b_hh);
+std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
+                                                 const at::Tensor& weight, const at::Tensor& bias);
 
 }  // namespace kernel_arena
