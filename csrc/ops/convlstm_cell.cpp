@@ -38,7 +38,7 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
   // afterwards, took 1.15-1.2x as long as one over the concatenation; oneDNN on
   // channels-last input ran 10-25% faster than on NCHW input (which it
   // reorders on the way in and out), and the whole op with the packing and the
-  // channels-last gate pass below took 5-7% less time than with at::cat, an
+  // channels-last gate pass below took 4-7% less time than with at::cat, an
   // NCHW convolution and a planar gate pass. at::_convolution is what
   // at::conv2d calls, with TF32 off: cuDNN's default TF32 (10-bit mantissa)
   // would miss the float32 tolerance.
