@@ -22,6 +22,7 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
   check_like(bias, "bias", x, "x");
   const int64_t batch = x.size(0), in_channels = x.size(1), height = x.size(2), width = x.size(3);
   const int64_t hidden = h.size(1), k = weight.size(2);
+  TORCH_CHECK(height >= 1 && width >= 1, "x must have an image of at least 1 x 1 pixels; got shape ", x.sizes());
   TORCH_CHECK(h.size(0) == batch && h.size(2) == height && h.size(3) == width,
               "h must have shape (B, Ch, H, W) = (", batch, ", Ch, ", height, ", ", width, ") to match x; got ",
               h.sizes());

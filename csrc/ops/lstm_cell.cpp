@@ -1,7 +1,12 @@
-// lstm_cell: checks, the GEMMs through ATen (MKL on the CPU, cuBLAS on the
-// GPU), and the dtype and device dispatch of the fused gate pass.
+// lstm_cell: checks, the GEMMs through ATen's operators (oneDNN or MKL on the
+// CPU, cuBLAS on the GPU), and the dtype and device dispatch of the fused
+// gate pass.
 #include "ops/lstm_cell.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <optional>
+#include <string_view>
 #include <tuple>
 
 #include "ops/checks.h"
@@ -10,10 +15,44 @@
 namespace kernel_arena {
 
 // Batches up to this size take the fused GEMV path on the CPU. Measured at
-// I = H = 256 on 2 threads: the GEMV path took 0.3-0.4x the time of ATen's
-// GEMMs plus the gate pass at B = 1, 0.6x at B = 4, and broke even at B = 8,
-// where each weight row loaded serves enough rows for MKL's blocking to win.
-constexpr int64_t kGemvMaxBatch = 4;
+// I = H = 256 on 2 threads against the GEMM path (oneDNN, see below): under
+// half its time at B = 1 to 4, and still ahead at B = 8 (140 us, ~18 us a
+// row, against 210-235 us for the GEMM path at B = 9 to 16).
+constexpr int64_t kGemvMaxBatch = 8;
+
+// torch's oneDNN linear (the operator torch.compile's CPU backend emits), or
+// nullopt where this torch build lacks it.
+using OnednnLinear = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                std::string_view, c10::List<std::optional<at::Scalar>>, std::optional<std::string_view>);
+static const std::optional<c10::TypedOperatorHandle<OnednnLinear>>& onednn_linear() {
+  static const std::optional<c10::TypedOperatorHandle<OnednnLinear>> op =
+      []() -> std::optional<c10::TypedOperatorHandle<OnednnLinear>> {
+    const auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
+    if (!handle) return std::nullopt;
+    try {
+      return handle->typed<OnednnLinear>();
+    } catch (const c10::Error&) {  // a later torch changed its signature
+      return std::nullopt;
+    }
+  }();
+  return op;
+}
+
+// a @ weight^T, (rows, k) x (n, k) -> (rows, n). float32 on the CPU goes to
+// oneDNN's matmul where torch has it: measured here, both GEMMs of B256 took
+// 21-23 ms through it against 31 ms through at::mm (MKL, ~140 GFLOP/s on this
+// AMD CPU), and B64 1.5-1.7 ms against 2.1 ms. Everything else (float64, CUDA,
+// torch.backends.mkldnn disabled, empty operands, which oneDNN rejects) takes
+// at::mm.
+static at::Tensor matmul_transposed(const at::Tensor& a, const at::Tensor& weight) {
+  if (a.is_cpu() && a.scalar_type() == at::kFloat && a.numel() > 0 && weight.numel() > 0 &&
+      at::globalContext().userEnabledMkldnn() && onednn_linear()) {
+    return onednn_linear()
+        ->call(a, weight, std::nullopt, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt)
+        .contiguous();
+  }
+  return at::mm(a, weight.t());
+}
 
 std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                              const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
@@ -44,12 +83,12 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tens
   at::Tensor h_next = at::empty({batch, hidden}, x.options());
   at::Tensor c_next = at::empty({batch, hidden}, x.options());
   const bool fused_gemv = x.is_cpu() && batch <= kGemvMaxBatch;
-  at::Tensor gates;
+  at::Tensor gates_x, gates_h;
   if (!fused_gemv) {
-    // Two GEMMs into one buffer (beta = 1 on the second) rather than one on a
-    // packed [W_ih | W_hh]: packing copies every weight on every call.
-    gates = at::mm(x, w_ih.t());
-    gates.addmm_(h, w_hh.t());
+    // Two GEMMs rather than one on a packed [W_ih | W_hh]: packing copies
+    // every weight on every call.
+    gates_x = matmul_transposed(x, w_ih);
+    gates_h = matmul_transposed(h, w_hh);
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_cell", [&] {
     const scalar_t* c_ptr = c.data_ptr<scalar_t>();
@@ -60,8 +99,8 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tens
     if (x.is_cuda()) {
 #ifdef WITH_CUDA
       c10::cuda::CUDAGuard guard(x.device());
-      lstm_gates_cuda_launch<scalar_t>(gates.data_ptr<scalar_t>(), b_ih_ptr, b_hh_ptr, c_ptr, batch, hidden, h_out,
-                                       c_out, cuda_stream(x));
+      lstm_gates_cuda_launch<scalar_t>(gates_x.data_ptr<scalar_t>(), gates_h.data_ptr<scalar_t>(), b_ih_ptr, b_hh_ptr,
+                                       c_ptr, batch, hidden, h_out, c_out, cuda_stream(x));
 #else
       no_cuda_build("lstm_cell");
 #endif
@@ -70,8 +109,8 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tens
                                           w_ih.data_ptr<scalar_t>(), w_hh.data_ptr<scalar_t>(), b_ih_ptr, b_hh_ptr,
                                           batch, input_size, hidden, h_out, c_out);
     } else {
-      lstm_gates_cpu_launch<scalar_t>(gates.data_ptr<scalar_t>(), b_ih_ptr, b_hh_ptr, c_ptr, batch, hidden, h_out,
-                                      c_out);
+      lstm_gates_cpu_launch<scalar_t>(gates_x.data_ptr<scalar_t>(), gates_h.data_ptr<scalar_t>(), b_ih_ptr, b_hh_ptr,
+                                      c_ptr, batch, hidden, h_out, c_out);
     }
   });
   return {h_next, c_next};

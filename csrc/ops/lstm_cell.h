@@ -24,12 +24,14 @@ KA_HOST_DEVICE LstmState<T> lstm_gate_update(T gi, T gf, T gg, T go, T c_prev) {
   return {sigmoid(go) * tanh_act(c), c};
 }
 
-// Launchers on raw, contiguous pointers. gates (batch, 4 * hidden) holds
-// x @ w_ih^T + h @ w_hh^T without the biases, which the gate pass adds;
-// c, h_next, c_next are (batch, hidden); b_ih, b_hh (4 * hidden).
+// Launchers on raw, contiguous pointers. gates_x = x @ w_ih^T and
+// gates_h = h @ w_hh^T, each (batch, 4 * hidden) without biases: the gate
+// pass adds both products and both biases as it reads them, so neither GEMM
+// has to accumulate into the other. c, h_next, c_next are (batch, hidden);
+// b_ih, b_hh (4 * hidden).
 template <typename T>
-void lstm_gates_cpu_launch(const T* gates, const T* b_ih, const T* b_hh, const T* c, int64_t batch, int64_t hidden,
-                           T* h_next, T* c_next);
+void lstm_gates_cpu_launch(const T* gates_x, const T* gates_h, const T* b_ih, const T* b_hh, const T* c,
+                           int64_t batch, int64_t hidden, T* h_next, T* c_next);
 
 // The whole cell for a few batch rows: matrix-vector products fused with the
 // gate update, for batches where a GEMM call costs more than its arithmetic.
@@ -42,8 +44,8 @@ void lstm_cell_gemv_cpu_launch(const T* x, const T* h, const T* c, const T* w_ih
 
 #ifdef WITH_CUDA
 template <typename T>
-void lstm_gates_cuda_launch(const T* gates, const T* b_ih, const T* b_hh, const T* c, int64_t batch, int64_t hidden,
-                            T* h_next, T* c_next, void* stream);
+void lstm_gates_cuda_launch(const T* gates_x, const T* gates_h, const T* b_ih, const T* b_hh, const T* c,
+                            int64_t batch, int64_t hidden, T* h_next, T* c_next, void* stream);
 #endif
 
 }  // namespace kernel_arena

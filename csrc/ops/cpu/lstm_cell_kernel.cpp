@@ -14,26 +14,26 @@ constexpr int64_t kGateTile = 256;
 constexpr int64_t kGatePassParallelMin = 1 << 14;
 
 template <typename T>
-void lstm_gates_cpu_launch(const T* gates, const T* b_ih, const T* b_hh, const T* c, int64_t batch, int64_t hidden,
-                           T* h_next, T* c_next) {
+void lstm_gates_cpu_launch(const T* gates_x, const T* gates_h, const T* b_ih, const T* b_hh, const T* c,
+                           int64_t batch, int64_t hidden, T* h_next, T* c_next) {
   const int64_t tiles_per_row = (hidden + kGateTile - 1) / kGateTile;
 #pragma omp parallel for schedule(static) if (batch * hidden >= kGatePassParallelMin)
   for (int64_t tile = 0; tile < batch * tiles_per_row; ++tile) {
     const int64_t row = tile / tiles_per_row;
     const int64_t begin = (tile % tiles_per_row) * kGateTile, end = std::min(hidden, begin + kGateTile);
-    const T* gi = gates + row * 4 * hidden;  // the four H-wide gate blocks of this row: i, f, g, o
-    const T* gf = gi + hidden;
-    const T* gg = gf + hidden;
-    const T* go = gg + hidden;
+    const T* gx = gates_x + row * 4 * hidden;  // gate q of unit j at gx[q * hidden + j], likewise gh
+    const T* gh = gates_h + row * 4 * hidden;
     const T* c_row = c + row * hidden;
     T* h_row = h_next + row * hidden;
     T* c_out = c_next + row * hidden;
 #pragma omp simd
     for (int64_t j = begin; j < end; ++j) {
-      const LstmState<T> s = lstm_gate_update(gi[j] + (b_ih[j] + b_hh[j]),
-                                              gf[j] + (b_ih[hidden + j] + b_hh[hidden + j]),
-                                              gg[j] + (b_ih[2 * hidden + j] + b_hh[2 * hidden + j]),
-                                              go[j] + (b_ih[3 * hidden + j] + b_hh[3 * hidden + j]), c_row[j]);
+      T z[4];  // pre-activations i, f, g, o
+      for (int q = 0; q < 4; ++q) {
+        const int64_t r = q * hidden + j;
+        z[q] = (gx[r] + gh[r]) + (b_ih[r] + b_hh[r]);
+      }
+      const LstmState<T> s = lstm_gate_update(z[0], z[1], z[2], z[3], c_row[j]);
       h_row[j] = s.h;
       c_out[j] = s.c;
     }
@@ -113,10 +113,10 @@ void lstm_cell_gemv_cpu_launch(const T* x, const T* h, const T* c, const T* w_ih
   }
 }
 
-template void lstm_gates_cpu_launch<float>(const float*, const float*, const float*, const float*, int64_t, int64_t,
-                                           float*, float*);
-template void lstm_gates_cpu_launch<double>(const double*, const double*, const double*, const double*, int64_t,
-                                            int64_t, double*, double*);
+template void lstm_gates_cpu_launch<float>(const float*, const float*, const float*, const float*, const float*,
+                                           int64_t, int64_t, float*, float*);
+template void lstm_gates_cpu_launch<double>(const double*, const double*, const double*, const double*, const double*,
+                                            int64_t, int64_t, double*, double*);
 template void lstm_cell_gemv_cpu_launch<float>(const float*, const float*, const float*, const float*, const float*,
                                                const float*, const float*, int64_t, int64_t, int64_t, float*, float*);
 template void lstm_cell_gemv_cpu_launch<double>(const double*, const double*, const double*, const double*,
