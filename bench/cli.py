@@ -316,7 +316,7 @@ def _summary(rows: list[dict]) -> None:
     for r in rows:
         by_case.setdefault((r["op"], r["case_name"], r["dtype"], r["device"]), []).append(r)
     for (op, case, dtype, device), group in by_case.items():
-        torch_row = next((r for r in group if r["backend"] == "torch" and r["status"] == "ok"), None)
+        torch_row = next((r for r in group if r["impl"] == "torch" and r["status"] == "ok"), None)
         cells = []
         for r in group:
             if r["status"] == "ok":

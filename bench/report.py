@@ -93,7 +93,9 @@ def machine_label(run: dict, device: str = "cpu") -> str:
 def _speedups(frame: pd.DataFrame) -> pd.Series:
     """torch's median / this median, on the same case, dtype and device."""
     ok = frame[frame["status"] == "ok"]
-    torch_times = ok[ok["backend"] == "torch"].set_index(["op", "case_name", "dtype", "device"])["median_s"]
+    # The baseline is the stock implementation named "torch" (an op may hold
+    # other torch-backend variants, e.g. wavenet_stream's torch_naive).
+    torch_times = ok[ok["impl"] == "torch"].set_index(["op", "case_name", "dtype", "device"])["median_s"]
     keys = list(zip(frame["op"], frame["case_name"], frame["dtype"], frame["device"]))
     baseline = pd.Series([torch_times.get(k, math.nan) for k in keys], index=frame.index)
     return (baseline / frame["median_s"]).where(frame["status"] == "ok")

@@ -92,8 +92,10 @@ class _Progress:
 
     def predict(self, size: float) -> float | None:
         """Seconds at ``size``, extrapolated along the power law through the
-        last two points (exponent clamped to [1, 3]), or linearly from one."""
-        if not self.points:
+        last two points (exponent clamped to [1, 3]), or linearly from one.
+        None below 1 ms: there fixed per-call overhead dominates, and scaling
+        it with the problem size would predict a fast call to be slow."""
+        if not self.points or self.points[-1][1] < 1e-3:
             return None
         (s1, t1), (s2, t2) = self.points[-2] if len(self.points) > 1 else self.points[-1], self.points[-1]
         exponent = 1.0

@@ -277,6 +277,7 @@ def test_budget_prediction_follows_the_power_law_of_smaller_cases():
     from bench.runner import _Progress
 
     assert _Progress().predict(10) is None
+    assert _Progress(points=[(10, 1e-4)]).predict(1e6) is None  # overhead-bound: no extrapolation
     assert _Progress(points=[(10, 1.0)]).predict(20) == pytest.approx(2.0)  # one point: linear
     assert _Progress(points=[(100, 0.001), (1000, 0.1)]).predict(10_000) == pytest.approx(10.0)  # quadratic
     assert _Progress(points=[(1, 1.0), (2, 100.0)]).predict(4) == pytest.approx(800.0)  # exponent clamped to 3
@@ -323,3 +324,19 @@ def test_cli_headline_json_has_the_documented_keys():
     (row,) = json.loads(result.stdout)
     assert {"op", "case", "best", "best_s", "torch_s", "speedup", "fraction_of_peak"} <= set(row)
     assert row["case"] == "4000x4000" and row["speedup"] > 0
+
+
+def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_registry):
+    @impls.register("box_iou", backend="torch", name="torch_variant")
+    def torch_variant(boxes1, boxes2):
+        return impls.get("box_iou", "torch").fn(boxes1, boxes2)
+
+    config = RunConfig(ops=["box_iou"], names=["torch", "torch_variant", "numpy"], quick=True, min_time=0.01)
+    store, run_id, _ = _run(tmp_path, config)
+    store.close()
+    _, frame = report.load([tmp_path / "r.sqlite"])
+    assert frame["speedup"].dtype == float
+    baseline = frame[frame["impl"] == "torch"]["median_s"].iloc[0]
+    numpy_row = frame[frame["impl"] == "numpy"].iloc[0]
+    assert numpy_row["speedup"] == pytest.approx(baseline / numpy_row["median_s"])
+    report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
