@@ -371,6 +371,17 @@ def _fastest_rows(table: pd.DataFrame) -> set:
     return set(ok.groupby(["case", "dtype", "device"])["median_s"].idxmin())
 
 
+def _unavailable_note(frame: pd.DataFrame, op: str) -> str:
+    """One line per device on which no implementation of the op could run."""
+    part = frame[frame["op"] == op]
+    lines = []
+    for device, group in part.groupby("device"):
+        if (group["status"] == "unavailable").all():
+            reasons = ", ".join(sorted(set(group["error"].dropna())))
+            lines.append(f"<p class='note'>{html.escape(device)}: not measured here ({html.escape(reasons)}).</p>")
+    return "".join(lines)
+
+
 def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
     """Per case, dtype and device: the fastest correct implementation."""
     rows = []
@@ -378,6 +389,8 @@ def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
     for (_, _, case, dtype, device), group in part.groupby(
         ["family", "size", "case_name", "dtype", "device"], sort=True
     ):
+        if (group["status"] == "unavailable").all():
+            continue  # nothing could run on this device here; the note below the table says why
         ok = group[group["status"] == "ok"]
         failed = group[group["status"].isin(["mismatch", "error"])]
         if ok.empty:
@@ -469,6 +482,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         index += [
             f"<h2><a href='{op}.html'>{html.escape(op)}</a></h2>",
             _html_table(s_headers, _summary_rows(frame, op)),
+            _unavailable_note(frame, op),
             "<details><summary>correctness matrix</summary>",
             _html_table(m_headers, m_rows, m_classes),
             "</details>",
