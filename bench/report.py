@@ -321,7 +321,7 @@ def _page(title: str, body: str, nav: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><nav>{nav}</nav>\n{body}\n</body></html>\n"
+        f"<link rel='stylesheet' href='style.css'></head><body><nav>{nav}</nav>\n{body}\n</body></html>\n"
     )
 
 
@@ -428,6 +428,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
     out_dir.mkdir(parents=True, exist_ok=True)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(exist_ok=True)
+    (out_dir / "style.css").write_text(CSS)
     written: list[Path] = []
     ops = [op for op in dict.fromkeys(frame["op"])] if not frame.empty else []
     nav = "<a href='index.html'>index</a>" + "".join(f"<a href='{op}.html'>{op}</a>" for op in ops)
@@ -491,5 +492,5 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         index.append("<p>No measurements in the selected runs.</p>")
     index += ["<h2>Runs and machines</h2>", _runs_html(runs)]
     (out_dir / "index.html").write_text(_page("Kernel Arena report", "\n".join(index), nav))
-    written.append(out_dir / "index.html")
+    written += [out_dir / "index.html", out_dir / "style.css"]
     return written

@@ -15,11 +15,8 @@ one: the GEMM is most of the time, and BLAS already uses every thread.
 import numba
 import numpy as np
 
+from impls.conv2d.spec import im2col_geometry
 from impls.registry import register
-
-# The column buffer's budget: ~4 MiB stays in the 32 MiB L3 while the GEMM
-# reads it; a case whose one image needs more takes one image per step.
-COL_BUFFER_BYTES = 4 << 20
 
 
 @numba.njit(inline="always", cache=True)
@@ -65,12 +62,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, im2col_step=None)
     n, cin, h, w = x.shape
     cout, _, kh, kw = weight.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    rows = cin * kh * kw
-    if im2col_step is None:
-        im2col_step = max(1, COL_BUFFER_BYTES // (rows * ho * wo * x.itemsize))
-    step = min(im2col_step, n)
+    ho, wo, rows, step = im2col_geometry(x, weight, stride, padding, dilation, im2col_step)
 
     col = np.empty((step, rows, ho, wo), x.dtype)
     # Row (c * kh + i) * kw + j of col is row j + kw * (i + kh * (c % (Cin / groups)))

@@ -9,13 +9,8 @@ cost more memory traffic than the GEMM that reads it.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from impls.conv2d.spec import im2col_geometry
 from impls.registry import register
-
-# The column buffer's budget: ~4 MiB stays in the 32 MiB L3 alongside the GEMM's
-# packed panels, so the GEMM reads columns from cache, not DRAM.  A case whose
-# single image needs more (ResNet 64 x 3 x 3 at 56 x 56: ~7 MiB) takes one
-# image per step.
-COL_BUFFER_BYTES = 4 << 20
 
 
 @register("conv2d", backend="numpy")
@@ -23,12 +18,7 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups, im2col_step=None)
     n, cin, h, w = x.shape
     cout, _, kh, kw = weight.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    rows = cin * kh * kw
-    if im2col_step is None:
-        im2col_step = max(1, COL_BUFFER_BYTES // (rows * ho * wo * x.itemsize))
-    step = min(im2col_step, n)
+    ho, wo, rows, step = im2col_geometry(x, weight, stride, padding, dilation, im2col_step)
 
     # Zero borders written once; each step overwrites only the interior.
     padded = np.zeros((step, cin, h + 2 * ph, w + 2 * pw), x.dtype) if ph or pw else None

@@ -17,6 +17,26 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+# The im2col column buffer's budget: ~4 MiB stays in the 32 MiB L3 alongside
+# the GEMM's packed panels, so the GEMM reads columns from cache, not DRAM.  A
+# case whose single image needs more (ResNet 64 x 3 x 3 at 56 x 56: ~7 MiB)
+# takes one image per step.
+COL_BUFFER_BYTES = 4 << 20
+
+
+def im2col_geometry(x, weight, stride, padding, dilation, im2col_step=None):
+    """(Ho, Wo, rows of the column buffer, images per im2col step) for the
+    im2col implementations; the step defaults to what fits COL_BUFFER_BYTES."""
+    n, cin, h, w = x.shape
+    _, _, kh, kw = weight.shape
+    ho = output_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = output_size(w, kw, stride[1], padding[1], dilation[1])
+    rows = cin * kh * kw
+    if im2col_step is None:
+        im2col_step = max(1, COL_BUFFER_BYTES // (rows * ho * wo * x.itemsize))
+    return ho, wo, rows, min(im2col_step, n)
+
+
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
