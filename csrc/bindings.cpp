@@ -21,4 +21,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"));
   m.def("convlstm_cell", &kernel_arena::convlstm_cell, "one ConvLSTM cell step -> (h', c')", py::arg("x"),
         py::arg("h"), py::arg("c"), py::arg("weight"), py::arg("bias"));
+  m.def("conv2d", &kernel_arena::conv2d, "2-D convolution; algorithm 'auto', 'direct' (CPU) or 'im2col' (+ GEMM)",
+        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("algorithm") = "auto");
 }

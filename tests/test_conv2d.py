@@ -178,3 +178,90 @@ def test_cost_model_counts_multiply_adds_bias_and_minimum_traffic():
     for case in SPEC.cases:  # a case's plotted size is its multiply-add FLOPs
         inputs = SPEC.validate(**SPEC.make_inputs(case))
         assert case.size == SPEC.flops(**{**inputs, "bias": None}), case.name
+
+
+# -- the extension's two CPU algorithms ---------------------------------------
+EXT_CPU = [impl for impl in CPU_IMPLS if impl.backend == "ext"]
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+@pytest.mark.parametrize("seed", range(40))
+def test_ext_algorithms_match_torch_on_randomized_grid(impl, algorithm, seed):
+    """Both CPU paths of the extension, whichever one "auto" picks: the
+    direct kernel's polyphase copy for every stride and dilation, and the
+    im2col + GEMM tiles."""
+    _require(impl)
+    checked = SPEC.validate(**_random_conv(seed))
+    native = impl.prepare(checked)
+    result = impl.to_numpy(impl.fn(**native, algorithm=algorithm), checked)
+    verdict = SPEC.compare(result, SPEC.reference(**checked), checked)
+    assert verdict.ok, f"{algorithm}: {verdict.message}; inputs {_describe(checked)}"
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # (N, Cin, H, W, Cout, k, stride, padding, dilation, groups): several
+        # bands per image with a short last one, channel blocks of 8 plus a
+        # tail of 4 + 2 + 1, rows narrower than one SIMD vector, a tall image.
+        (2, 16, 41, 37, 31, 3, 1, 1, 1, 1),
+        (1, 6, 9, 5, 15, (3, 2), (2, 1), (2, 0), (1, 3), 3),
+        (3, 4, 130, 11, 8, 5, (1, 2), 2, 1, 2),
+        (1, 3, 70, 70, 64, 7, 2, 3, 1, 1),
+    ],
+    ids=["bands", "narrow-rows", "tall", "stem-like"],
+)
+def test_ext_algorithms_match_torch_on_tiled_shapes(impl, algorithm, shape):
+    _require(impl)
+    n, cin, h, w, cout, kernel, stride, padding, dilation, groups = shape
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    rng = np.random.default_rng(8)
+    checked = SPEC.validate(
+        x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
+        weight=rng.uniform(-0.3, 0.3, (cout, cin // groups, kh, kw)).astype(np.float32),
+        bias=rng.standard_normal(cout).astype(np.float32),
+        stride=stride, padding=padding, dilation=dilation, groups=groups,
+    )
+    result = impl.to_numpy(impl.fn(**impl.prepare(checked), algorithm=algorithm), checked)
+    verdict = SPEC.compare(result, SPEC.reference(**checked), checked)
+    assert verdict.ok, f"{algorithm}: {verdict.message}"
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+def test_ext_checks_its_own_arguments(impl):
+    """The extension is callable without the spec in front of it: it must
+    reject what it would otherwise read out of bounds, naming the argument."""
+    _require(impl)
+    import torch
+
+    from impls.backends import ext_module
+
+    conv = ext_module().conv2d
+    x, weight, bias = torch.zeros(2, 4, 8, 8), torch.zeros(6, 4, 3, 3), torch.zeros(6)
+    ok = {"x": x, "weight": weight, "bias": bias, "stride": (1, 1), "padding": (1, 1), "dilation": (1, 1),
+          "groups": 1}
+    assert conv(**ok).shape == (2, 6, 8, 8)
+    bad = [
+        ({"weight": torch.zeros(6, 4, 11, 3)}, r"weight's kernel \(dilated extent 11 x 3\) is larger than the padded"),
+        ({"dilation": (1, 5)}, r"weight's kernel \(dilated extent 3 x 11\)"),
+        ({"weight": torch.zeros(6, 3, 3, 3)}, r"weight must have Cin / groups = 4"),
+        ({"groups": 3}, r"groups must divide the input channels"),
+        ({"weight": torch.zeros(6, 1, 3, 3), "groups": 4}, r"groups must divide the output channels"),
+        ({"bias": torch.zeros(5)}, r"bias must have shape \(6\)"),
+        ({"x": torch.zeros(4, 8, 8)}, r"x must be 4-D"),
+        ({"x": torch.zeros(0, 4, 8, 8)}, r"x must have N, Cin, H, W >= 1"),
+        ({"x": torch.zeros(2, 4, 8, 16)[..., ::2]}, r"x must be contiguous"),
+        ({"weight": weight.double()}, r"weight must have the dtype of x"),
+        ({"stride": (1, 1, 1)}, r"stride must be a pair"),
+        ({"stride": (0, 1)}, r"stride must be >= 1"),
+        ({"padding": (-1, 0)}, r"padding must be >= 0"),
+        ({"groups": 0}, r"groups must be >= 1"),
+    ]
+    for change, pattern in bad:
+        with pytest.raises((ValueError, TypeError, RuntimeError), match=pattern):
+            conv(**{**ok, **change})
+    with pytest.raises(ValueError, match=r"algorithm must be 'auto', 'direct' or 'im2col'"):
+        conv(**ok, algorithm="winograd")

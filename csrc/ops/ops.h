@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace kernel_arena {
 
@@ -18,5 +19,8 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tens
                                              const at::Tensor& b_hh);
 std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                                  const at::Tensor& weight, const at::Tensor& bias);
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                  const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm);
 
 }  // namespace kernel_arena

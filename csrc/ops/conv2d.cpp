@@ -1,0 +1,119 @@
+// conv2d: checks, the output allocation, and the device dispatch. On the CPU
+// (cpu/conv2d_kernel.cpp) algorithm "auto" runs the direct polyphase kernel,
+// which beat im2col + GEMM on every benchmark case, and "im2col" the im2col +
+// GEMM tiles; on CUDA ("auto" or "im2col") the im2col kernel
+// (cuda/conv2d_kernel.cu) fills a column buffer for a chunk of images and
+// ATen's batched GEMM (cuBLAS) multiplies every (image, group) at once.
+#include "ops/conv2d.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ops/checks.h"
+#include "ops/ops.h"
+
+namespace kernel_arena {
+
+namespace {
+
+// CUDA column buffer per chunk of images (mmcv's im2col_step): large enough
+// that each batched GEMM fills the GPU, small next to its memory.
+constexpr int64_t kCudaColumnBudgetBytes = int64_t(256) << 20;
+
+std::pair<int64_t, int64_t> check_pair(const std::vector<int64_t>& value, const char* name, int64_t minimum) {
+  TORCH_CHECK_VALUE(value.size() == 2, name, " must be a pair (h, w); got ", value.size(), " values");
+  TORCH_CHECK_VALUE(value[0] >= minimum && value[1] >= minimum, name, " must be >= ", minimum, "; got (", value[0],
+                    ", ", value[1], ")");
+  return {value[0], value[1]};
+}
+
+}  // namespace
+
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                  const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm) {
+  check_float_tensor(x, "x", 4);
+  check_float_tensor(weight, "weight", 4);
+  check_like(weight, "weight", x, "x");
+  const bool has_bias = bias.has_value() && bias->defined();
+  if (has_bias) {
+    check_float_tensor(*bias, "bias", 1);
+    check_like(*bias, "bias", x, "x");
+  }
+  const auto [stride_h, stride_w] = check_pair(stride, "stride", 1);
+  const auto [pad_h, pad_w] = check_pair(padding, "padding", 0);
+  const auto [dilation_h, dilation_w] = check_pair(dilation, "dilation", 1);
+  TORCH_CHECK_VALUE(groups >= 1, "groups must be >= 1; got ", groups);
+  TORCH_CHECK_VALUE(algorithm == "auto" || algorithm == "direct" || algorithm == "im2col",
+                    "algorithm must be 'auto', 'direct' or 'im2col'; got '", algorithm, "'");
+
+  const int64_t n = x.size(0), cin = x.size(1), height = x.size(2), width = x.size(3);
+  const int64_t cout = weight.size(0), kernel_h = weight.size(2), kernel_w = weight.size(3);
+  TORCH_CHECK_VALUE(n >= 1 && cin >= 1 && height >= 1 && width >= 1, "x must have N, Cin, H, W >= 1; got shape ",
+                    x.sizes());
+  TORCH_CHECK_VALUE(cout >= 1 && weight.size(1) >= 1 && kernel_h >= 1 && kernel_w >= 1,
+                    "weight must have Cout, Cin / groups, kh, kw >= 1; got shape ", weight.sizes());
+  TORCH_CHECK_VALUE(cin % groups == 0, "groups must divide the input channels: x has Cin = ", cin,
+                    ", groups = ", groups);
+  TORCH_CHECK_VALUE(cout % groups == 0, "groups must divide the output channels: weight has Cout = ", cout,
+                    ", groups = ", groups);
+  TORCH_CHECK_VALUE(weight.size(1) * groups == cin, "weight must have Cin / groups = ", cin / groups,
+                    " input channels (x has Cin = ", cin, ", groups = ", groups, "); got weight of shape ",
+                    weight.sizes());
+  if (has_bias)
+    TORCH_CHECK_VALUE(bias->size(0) == cout, "bias must have shape (", cout, "); got ", bias->sizes());
+  const int64_t extent_h = dilation_h * (kernel_h - 1) + 1, extent_w = dilation_w * (kernel_w - 1) + 1;
+  const int64_t padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w;
+  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, "weight's kernel (dilated extent ", extent_h,
+                    " x ", extent_w, ") is larger than the padded input x (", padded_h, " x ", padded_w,
+                    "); increase padding or shrink the kernel");
+
+  const Conv2dGeometry geometry{cin,      height,   width,      kernel_h,   kernel_w,
+                                stride_h, stride_w, pad_h,      pad_w,      dilation_h,
+                                dilation_w, (padded_h - extent_h) / stride_h + 1, (padded_w - extent_w) / stride_w + 1};
+  const int64_t out_pixels = geometry.out_h * geometry.out_w;
+  const int64_t cout_per_group = cout / groups, patch = weight.size(1) * kernel_h * kernel_w;
+  at::Tensor y = at::empty({n, cout, geometry.out_h, geometry.out_w}, x.options());
+
+  if (x.is_cuda()) {
+#ifdef WITH_CUDA
+    TORCH_CHECK_VALUE(algorithm != "direct", "algorithm 'direct' runs on the CPU only; CUDA uses im2col");
+    c10::cuda::CUDAGuard guard(x.device());
+    const int64_t image_col_bytes = cin * kernel_h * kernel_w * out_pixels * x.element_size();
+    const int64_t step = std::clamp<int64_t>(kCudaColumnBudgetBytes / image_col_bytes, 1, n);
+    at::Tensor col = at::empty({step * groups, patch, out_pixels}, x.options());
+    // Batch entry (image, group) multiplies by group's weights: the (groups,
+    // Cout / groups, K) weights repeated per image of the chunk (a small copy).
+    const at::Tensor weights = weight.view({1, groups, cout_per_group, patch})
+                                   .expand({step, groups, cout_per_group, patch})
+                                   .reshape({step * groups, cout_per_group, patch});
+    for (int64_t n0 = 0; n0 < n; n0 += step) {
+      const int64_t images = std::min(step, n - n0);
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d", [&] {
+        im2col_cuda_launch<scalar_t>(x.data_ptr<scalar_t>() + n0 * cin * height * width, images, geometry,
+                                     col.data_ptr<scalar_t>(), cuda_stream(x));
+      });
+      // Column rows are (c, ki, kj) with c = group * Cin / groups + ci: each
+      // image's buffer is its groups' (K, Ho * Wo) blocks one after another.
+      at::Tensor y_chunk = y.narrow(0, n0, images).view({images * groups, cout_per_group, out_pixels});
+      at::bmm_out(y_chunk, weights.narrow(0, 0, images * groups), col.narrow(0, 0, images * groups));
+    }
+    if (has_bias) y.add_(bias->view({1, cout, 1, 1}));
+#else
+    no_cuda_build("conv2d");
+#endif
+  } else {
+    const Conv2dAlgorithm cpu_algorithm =
+        algorithm == "im2col" ? Conv2dAlgorithm::kIm2colGemm : Conv2dAlgorithm::kDirect;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d", [&] {
+      conv2d_cpu_launch<scalar_t>(x.data_ptr<scalar_t>(), n, geometry, groups, cout_per_group,
+                                  weight.data_ptr<scalar_t>(), has_bias ? bias->data_ptr<scalar_t>() : nullptr,
+                                  cpu_algorithm, y.data_ptr<scalar_t>());
+    });
+  }
+  return y;
+}
+
+}  // namespace kernel_arena

@@ -1,0 +1,401 @@
+// conv2d on the CPU, tile by tile: a tile is one image, one group and a band
+// of output rows, and each OpenMP thread takes whole tiles, so its scratch
+// buffers stay in its own 2 MiB L2 (mmcv's im2col_step idea at a finer grain)
+// and the cores never wait on each other inside a call.
+//
+// kIm2colGemm: im2col of the band into a column buffer, then ATen's GEMM with
+// the group's weights, writing the output band in place. Inside an OpenMP
+// parallel region BLAS does not fork again: each GEMM runs on its own thread.
+//
+// kDirect: the column buffer repeats every input pixel kh * kw / (sh * sw)
+// times, and for few output channels per group (ResNeXt's 8, depthwise's 1)
+// writing it costs more than the GEMM that reads it once per channel. So
+// instead the band is im2col'd with the stride's polyphase taps (sh x sw, no
+// dilation) as the kernel: for stride 1 a zero-padded copy, otherwise the
+// space-to-depth split. In that copy, output (out_y, out_x) reads tap (ki, kj)
+// at q + offset(ci, ki, kj), where q = (out_y - out_y0) * row_len + out_x is
+// linear in the output: every tap is one contiguous, shifted window, and the
+// convolution is a GEMM whose B operand is read straight from the copy. A
+// register block of 8 output channels x 32 or 48 consecutive q accumulates
+// over all taps; the (kw - 1) * dw / sw columns of q past out_w in each row
+// are computed and dropped (3.5 % for 3 x 3 at 56 x 56, 7 % dilated).
+// Measured on every benchmark case (dense, dilated, grouped, depthwise,
+// strided stem), kDirect beat kIm2colGemm with MKL's GEMM by 1.1-3x.
+#include <ATen/ATen.h>
+#include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/conv2d.h"
+
+namespace kernel_arena {
+
+namespace {
+
+// Scratch per thread (column buffer, or polyphase copy plus output band): with
+// the weights it reads, it stays inside the 2 MiB L2 of a Zen 4 core.
+constexpr int64_t kScratchBudgetBytes = 1 << 20;
+// A GEMM narrower than this many output pixels runs well below BLAS's peak
+// (panel setup and edges dominate): an im2col band is never narrower, even
+// where that takes the column buffer past its budget.
+constexpr int64_t kMinBandColumns = 256;
+// Outputs at least this large go to memory with streaming stores: a quarter
+// of the 32 MiB L3, they (with the input as large or larger) would mostly be
+// evicted before the next layer reads them anyway. Measured 3-12 % faster on
+// ResNeXt's 26 MB and depthwise's 13 MB outputs.
+constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
+// Tiles per thread to aim for, so the last tiles do not leave a core idle.
+constexpr int64_t kTilesPerThread = 2;
+
+// The per-thread scratch buffers, kept between calls: fresh ones would be
+// first-touched (page-faulted) on every call, at ~3.5 GB/s on this machine.
+template <typename T, int kSlot>
+T* thread_scratch(int64_t elements) {
+  static thread_local std::vector<T> buffer;
+  if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
+  return buffer.data();
+}
+
+template <typename T, int kStrideW>
+void im2col_rows(const T* image, Conv2dGeometry g, int64_t c0, int64_t channels, int64_t out_y0, int64_t out_y1,
+                 T* col) {
+  // A stride known at compile time (kStrideW > 0) vectorises better: stride
+  // 1 becomes contiguous masked loads, and stride 2 measured 1.4x faster than
+  // a runtime stride.
+  if constexpr (kStrideW > 0) g.stride_w = kStrideW;
+  const int64_t out_w = g.out_w, columns = (out_y1 - out_y0) * out_w;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        T* row = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * columns;
+        for (int64_t out_y = out_y0; out_y < out_y1; ++out_y) {
+          T* dst = row + (out_y - out_y0) * out_w;
+#pragma omp simd
+          for (int64_t out_x = 0; out_x < out_w; ++out_x)
+            dst[out_x] = im2col_element(image, g, c0 + c, ki, kj, out_y, out_x);
+        }
+      }
+}
+
+// Output rows split into bands of band_rows; a tile is (image, group, band).
+struct Tiling {
+  int64_t band_rows, bands, tiles;
+
+  int64_t image(int64_t tile, int64_t groups) const { return tile / (groups * bands); }
+  int64_t group(int64_t tile, int64_t groups) const { return tile / bands % groups; }
+  int64_t first_row(int64_t tile) const { return tile % bands * band_rows; }
+};
+
+// Bands of about band_rows (at least min_band_rows), split further until
+// every thread gets tiles, in a multiple of the thread count while tiles are
+// few: 5 tiles on 2 threads leave one thread idle for a fifth of the call.
+Tiling tile(int64_t n, int64_t groups, int64_t out_h, int64_t band_rows, int64_t min_band_rows) {
+  const int64_t threads = omp_get_max_threads();
+  min_band_rows = std::min(min_band_rows, out_h);
+  int64_t bands = (out_h + std::max(band_rows, min_band_rows) - 1) / std::max(band_rows, min_band_rows);
+  for (; bands < out_h / min_band_rows; ++bands) {
+    const int64_t tiles = n * groups * bands;
+    if (tiles >= 8 * threads || (tiles >= kTilesPerThread * threads && tiles % threads == 0)) break;
+  }
+  band_rows = (out_h + bands - 1) / bands;
+  bands = (out_h + band_rows - 1) / band_rows;
+  return {band_rows, bands, n * groups * bands};
+}
+
+// A 2-D view of raw memory for ATen's GEMM; nothing is copied or owned.
+template <typename T>
+at::Tensor matrix_view(const T* data, int64_t rows, int64_t cols, int64_t row_stride) {
+  return at::from_blob(const_cast<T*>(data), {rows, cols}, {row_stride, 1},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+}
+
+template <typename T>
+void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
+                        const T* weight, const T* bias, T* y) {
+  const int64_t cin_per_group = g.channels / groups;
+  const int64_t patch = cin_per_group * g.kernel_h * g.kernel_w;  // GEMM K: one column of the buffer
+  const int64_t out_pixels = g.out_h * g.out_w, image_size = g.channels * g.height * g.width;
+  const Tiling tiling = tile(n, groups, g.out_h, kScratchBudgetBytes / (patch * g.out_w * int64_t(sizeof(T))),
+                             (kMinBandColumns + g.out_w - 1) / g.out_w);
+
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tiling.tiles; ++t) {
+    const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
+    const int64_t out_y0 = tiling.first_row(t), out_y1 = std::min(g.out_h, out_y0 + tiling.band_rows);
+    const int64_t columns = (out_y1 - out_y0) * g.out_w;
+    T* col = thread_scratch<T, 0>(patch * tiling.band_rows * g.out_w);
+    im2col_cpu(x + image * image_size, g, group * cin_per_group, cin_per_group, out_y0, out_y1, col);
+
+    // The band of this group's output channels: rows out_pixels apart.
+    T* out = y + (image * groups + group) * cout_per_group * out_pixels + out_y0 * g.out_w;
+    at::Tensor out_band = matrix_view(out, cout_per_group, columns, out_pixels);
+    at::mm_out(out_band, matrix_view(weight + group * cout_per_group * patch, cout_per_group, patch, patch),
+               matrix_view(col, patch, columns, columns));
+    if (bias) {  // while the band is still in cache
+      for (int64_t co = 0; co < cout_per_group; ++co) {
+        const T b = bias[group * cout_per_group + co];
+        T* row = out + co * out_pixels;
+#pragma omp simd
+        for (int64_t p = 0; p < columns; ++p) row[p] += b;
+      }
+    }
+  }
+}
+
+// One 64-byte SIMD register of T (AVX-512 here; two AVX2 or four SSE
+// registers on other x86 CPUs), as a GCC/Clang vector type: the kernel below
+// is plain C++ and the compiler emits broadcast-FMAs from it. Loads and
+// stores go through the element-aligned, may_alias variant: the windows sit
+// at any offset in arrays of T.
+template <typename T>
+struct SimdOf;
+template <>
+struct SimdOf<float> {
+  typedef float type __attribute__((vector_size(64)));
+  typedef float unaligned __attribute__((vector_size(64), aligned(4), may_alias));
+};
+template <>
+struct SimdOf<double> {
+  typedef double type __attribute__((vector_size(64)));
+  typedef double unaligned __attribute__((vector_size(64), aligned(8), may_alias));
+};
+template <typename T>
+using Simd = typename SimdOf<T>::type;
+template <typename T>
+constexpr int64_t kLanes = 64 / sizeof(T);
+
+template <typename T>
+Simd<T> load(const T* p) {
+  return *reinterpret_cast<const typename SimdOf<T>::unaligned*>(p);
+}
+template <typename T>
+void store(T* p, Simd<T> v) {
+  *reinterpret_cast<typename SimdOf<T>::unaligned*>(p) = v;
+}
+
+// Output channels per register block, and vectors of consecutive q per block:
+// 8 x 3 = 24 of the 32 zmm registers accumulate, and each tap costs 3 vector
+// loads and 8 weight broadcasts for 24 FMAs, so the FMA units, not the loads,
+// set the pace (measured ~95 % of one core's FMA peak on ResNet's 3 x 3).
+// Blocks of 2 vectors run as fast and waste less where q runs are short
+// (deep layers: 222 q per 14 x 14 image are 240 in blocks of 48, 224 in 32).
+constexpr int kBlockChannels = 8;
+
+// out[m][q] for m < kMR, q < kNV * kLanes = sum over taps k of
+// packed_weight[k][m] * in[tap_offset[k] + q].
+template <typename T, int kMR, int kNV>
+void direct_block(const T* in, const int64_t* tap_offset, int64_t taps, const T* packed_weight, T* out,
+                  int64_t out_ld) {
+  Simd<T> acc[kMR][kNV] = {};
+  for (int64_t k = 0; k < taps; ++k) {
+    const T* window = in + tap_offset[k];
+    Simd<T> pixels[kNV];
+    for (int v = 0; v < kNV; ++v) pixels[v] = load(window + v * kLanes<T>);
+    for (int m = 0; m < kMR; ++m) {
+      const T w = packed_weight[k * kMR + m];
+      for (int v = 0; v < kNV; ++v) acc[m][v] += w * pixels[v];
+    }
+  }
+  // Fully unrolled, so acc stays in registers (GCC left this loop rolled and
+  // kept acc on the stack: a memset and 24 spills per block).
+#pragma GCC unroll 8
+  for (int m = 0; m < kMR; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) store(out + m * out_ld + v * kLanes<T>, acc[m][v]);
+}
+
+template <typename T, int kNV>
+void run_block(int64_t mr, const T* in, const int64_t* tap_offset, int64_t taps, const T* packed_weight, T* out,
+               int64_t out_ld) {
+  switch (mr) {
+    case 8: direct_block<T, 8, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
+    case 4: direct_block<T, 4, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
+    case 2: direct_block<T, 2, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
+    default: direct_block<T, 1, kNV>(in, tap_offset, taps, packed_weight, out, out_ld);
+  }
+}
+
+// dst[0:count] = src[0:count], whole 64-byte lines of dst with streaming
+// (non-temporal) stores: they skip the read-for-ownership of each line of y
+// and leave the caches to the inputs.
+template <typename T>
+void stream_copy(T* dst, const T* src, int64_t count) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i < count && reinterpret_cast<uintptr_t>(dst + i) % 64 != 0; ++i) dst[i] = src[i];
+  for (; i + kLanes<T> <= count; i += kLanes<T>)
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
+#endif
+  for (; i < count; ++i) dst[i] = src[i];
+}
+
+// Register blocks of a group's output channels: 8 at a time, the rest in 4, 2, 1.
+inline int64_t block_channels(int64_t remaining) {
+  return remaining >= kBlockChannels ? kBlockChannels : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+}
+
+// The rows of x that a direct tile's polyphase copy reads, to prefetch while
+// the tile before it computes: the convolution itself is FMA-bound, but its
+// copy step waits on DRAM unless its input is already on the way.
+template <typename T>
+struct TileInput {
+  const T* first_channel;  // row `first row` of the group's first channel
+  int64_t channels, channel_stride, lines_per_channel;
+
+  void prefetch(int64_t line) const {  // line < channels * lines_per_channel
+    const char* channel = reinterpret_cast<const char*>(first_channel + line / lines_per_channel * channel_stride);
+    __builtin_prefetch(channel + line % lines_per_channel * 64);
+  }
+};
+
+template <typename T>
+void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
+                   const T* weight, const T* bias, T* y) {
+  const int64_t cin_per_group = g.channels / groups;
+  const int64_t taps = cin_per_group * g.kernel_h * g.kernel_w;
+  const int64_t out_pixels = g.out_h * g.out_w, image_size = g.channels * g.height * g.width;
+  const int64_t sh = g.stride_h, sw = g.stride_w;
+  // The polyphase copy: plane (ci, ry, rx), row r, column c holds the padded
+  // input pixel ((out_y0 + r) * sh + ry, c * sw + rx) -- the im2col of the
+  // band with an sh x sw kernel, stride (sh, sw) and no dilation. Tap (ki, kj)
+  // reads plane ((ki dh) % sh, (kj dw) % sw) shifted by ((ki dh) / sh, (kj dw) / sw).
+  const int64_t reach_h = (g.kernel_h - 1) * g.dilation_h / sh, reach_w = (g.kernel_w - 1) * g.dilation_w / sw;
+  const int64_t row_len = g.out_w + reach_w;
+  Conv2dGeometry phases = g;
+  phases.kernel_h = sh;
+  phases.kernel_w = sw;
+  phases.dilation_h = phases.dilation_w = 1;
+  phases.out_w = row_len;
+
+  const int64_t row_bytes = (cin_per_group * sh * sw + cout_per_group) * row_len * int64_t(sizeof(T));
+  const Tiling tiling = tile(n, groups, g.out_h, kScratchBudgetBytes / row_bytes - reach_h, 4);
+  const int64_t copy_rows = tiling.band_rows + reach_h, plane = copy_rows * row_len;
+  const int64_t copy_size = cin_per_group * sh * sw * plane;
+  // Vectors per block: whichever pads a full band's q run less (ties: 3).
+  const int64_t band_q = (tiling.band_rows - 1) * row_len + g.out_w;
+  const auto padded_q = [&](int64_t vectors) {
+    const int64_t block = vectors * kLanes<T>;
+    return (band_q + block - 1) / block * block;
+  };
+  const int64_t block_vectors = padded_q(2) < padded_q(3) ? 2 : 3, block_q = block_vectors * kLanes<T>;
+  const int64_t out_ld = padded_q(block_vectors);
+  const int64_t input_rows = std::min(g.height, copy_rows * sh);
+
+  // Kept between calls like the scratch: a fresh heap block here sat between
+  // y and the heap top, and freeing y then trimmed the heap, so every call
+  // page-faulted y in anew (measured ~15 MB per call for ResNeXt).
+  int64_t* tap_offset = thread_scratch<int64_t, 0>(taps);
+  for (int64_t ci = 0; ci < cin_per_group; ++ci)
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const int64_t dy = ki * g.dilation_h, dx = kj * g.dilation_w;
+        tap_offset[(ci * g.kernel_h + ki) * g.kernel_w + kj] =
+            ((ci * sh + dy % sh) * sw + dx % sw) * plane + dy / sh * row_len + dx / sw;
+      }
+  // Weights packed per register block as [tap][channel of the block], so a
+  // block's broadcasts walk memory in order; the block starting at channel co
+  // of the group starts at co * taps.
+  T* packed = thread_scratch<T, 2>(groups * cout_per_group * taps);
+  for (int64_t group = 0; group < groups; ++group)
+    for (int64_t co = 0, mr; co < cout_per_group; co += mr) {
+      mr = block_channels(cout_per_group - co);
+      const T* w = weight + (group * cout_per_group + co) * taps;
+      T* p = packed + (group * cout_per_group + co) * taps;
+      for (int64_t k = 0; k < taps; ++k)
+        for (int64_t m = 0; m < mr; ++m) p[k * mr + m] = w[m * taps + k];
+    }
+  const bool stream_output = n * groups * cout_per_group * out_pixels * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  auto tile_input = [&](int64_t t) {
+    const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * sh - g.pad_h, 0, g.height);
+    const int64_t rows = std::min(input_rows, g.height - row0);
+    return TileInput<T>{x + tiling.image(t, groups) * image_size +
+                            (tiling.group(t, groups) * cin_per_group * g.height + row0) * g.width,
+                        cin_per_group, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
+  };
+
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tiling.tiles; ++t) {
+    const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
+    const int64_t out_y0 = tiling.first_row(t), out_y1 = std::min(g.out_h, out_y0 + tiling.band_rows);
+    T* copy = thread_scratch<T, 0>(copy_size + block_q);
+    T* out = thread_scratch<T, 1>(cout_per_group * out_ld);
+    im2col_cpu(x + image * image_size, phases, group * cin_per_group, cin_per_group, out_y0, out_y0 + copy_rows,
+               copy);
+    // The last block of q reads up to block_q - 1 past the copy: zeros, dropped.
+    std::fill(copy + copy_size, copy + copy_size + block_q, T(0));
+
+    // Static scheduling hands each thread consecutive tiles: t + 1 is usually next.
+    const TileInput<T> next = t + 1 < tiling.tiles ? tile_input(t + 1) : TileInput<T>{x, 0, 0, 0};
+    const int64_t next_lines = next.channels * next.lines_per_channel;
+    const int64_t q_end = (out_y1 - out_y0 - 1) * row_len + g.out_w;
+    const int64_t lines_per_block = (next_lines * block_q + q_end - 1) / q_end;
+    const T* group_weight = packed + group * cout_per_group * taps;
+    T* y_band = y + (image * groups + group) * cout_per_group * out_pixels + out_y0 * g.out_w;
+    for (int64_t q = 0, line = 0; q < q_end; q += block_q) {
+      for (const int64_t stop = std::min(next_lines, line + lines_per_block); line < stop; ++line)
+        next.prefetch(line);
+      for (int64_t co = 0, mr; co < cout_per_group; co += mr) {
+        mr = block_channels(cout_per_group - co);
+        if (block_vectors == 2)
+          run_block<T, 2>(mr, copy + q, tap_offset, taps, group_weight + co * taps, out + co * out_ld + q, out_ld);
+        else
+          run_block<T, 3>(mr, copy + q, tap_offset, taps, group_weight + co * taps, out + co * out_ld + q, out_ld);
+      }
+    }
+
+    // Rows of row_len in the band -> rows of out_w in y, bias added on the
+    // way; streamed outputs gather each channel's rows into one contiguous
+    // run first, since streaming stores want whole 64-byte lines.
+    T* run = stream_output ? thread_scratch<T, 3>(tiling.band_rows * g.out_w) : nullptr;
+    const int64_t run_size = (out_y1 - out_y0) * g.out_w;
+    for (int64_t co = 0; co < cout_per_group; ++co) {
+      const T b = bias ? bias[group * cout_per_group + co] : T(0);
+      T* dst = y_band + co * out_pixels;
+      T* rows = stream_output ? run : dst;
+      for (int64_t r = 0; r < out_y1 - out_y0; ++r) {
+        const T* src = out + co * out_ld + r * row_len;
+#pragma omp simd
+        for (int64_t out_x = 0; out_x < g.out_w; ++out_x) rows[r * g.out_w + out_x] = src[out_x] + b;
+      }
+      if (stream_output) stream_copy(dst, run, run_size);
+    }
+#if defined(__AVX512F__)
+    if (stream_output) _mm_sfence();  // streaming stores are weakly ordered: publish before the barrier
+#endif
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void im2col_cpu(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t channels, int64_t out_y0,
+                int64_t out_y1, T* col) {
+  switch (g.stride_w) {
+    case 1: im2col_rows<T, 1>(image, g, c0, channels, out_y0, out_y1, col); break;
+    case 2: im2col_rows<T, 2>(image, g, c0, channels, out_y0, out_y1, col); break;
+    default: im2col_rows<T, 0>(image, g, c0, channels, out_y0, out_y1, col);
+  }
+}
+
+template <typename T>
+void conv2d_cpu_launch(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
+                       const T* weight, const T* bias, Conv2dAlgorithm algorithm, T* y) {
+  if (algorithm == Conv2dAlgorithm::kDirect)
+    conv2d_direct(x, n, g, groups, cout_per_group, weight, bias, y);
+  else
+    conv2d_im2col_gemm(x, n, g, groups, cout_per_group, weight, bias, y);
+}
+
+#define KA_INSTANTIATE(T)                                                                                     \
+  template void im2col_cpu<T>(const T*, const Conv2dGeometry&, int64_t, int64_t, int64_t, int64_t, T*);       \
+  template void conv2d_cpu_launch<T>(const T*, int64_t, const Conv2dGeometry&, int64_t, int64_t, const T*,   \
+                                     const T*, Conv2dAlgorithm, T*);
+KA_INSTANTIATE(float)
+KA_INSTANTIATE(double)
+#undef KA_INSTANTIATE
+
+}  // namespace kernel_arena
