@@ -11,6 +11,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
+  m.def("pooled_output_bytes", &kernel_arena::pooled_output_bytes,
+        "bytes of released large CPU outputs held for reuse by the next output");
   m.def("box_iou", &kernel_arena::box_iou, "IoU of every pair of two box sets", py::arg("boxes1"),
         py::arg("boxes2"));
   m.def("nms", &kernel_arena::nms, "greedy non-maximum suppression: kept indices by decreasing score",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ops/checks.h"
+#include "ops/host_outputs.h"
 #include "ops/ops.h"
 
 namespace kernel_arena {
@@ -75,7 +76,7 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
                                 dilation_w, (padded_h - extent_h) / stride_h + 1, (padded_w - extent_w) / stride_w + 1};
   const int64_t out_pixels = geometry.out_h * geometry.out_w;
   const int64_t cout_per_group = cout / groups, patch = weight.size(1) * kernel_h * kernel_w;
-  at::Tensor y = at::empty({n, cout, geometry.out_h, geometry.out_w}, x.options());
+  at::Tensor y = empty_output({n, cout, geometry.out_h, geometry.out_w}, x.options());
 
   if (x.is_cuda()) {
 #ifdef WITH_CUDA
@@ -83,7 +84,7 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
     c10::cuda::CUDAGuard guard(x.device());
     const int64_t image_col_bytes = cin * kernel_h * kernel_w * out_pixels * x.element_size();
     const int64_t step = std::clamp<int64_t>(kCudaColumnBudgetBytes / image_col_bytes, 1, n);
-    at::Tensor col = at::empty({step * groups, patch, out_pixels}, x.options());
+    at::Tensor col = empty_output({step * groups, patch, out_pixels}, x.options());
     // Batch entry (image, group) multiplies by group's weights: the (groups,
     // Cout / groups, K) weights repeated per image of the chunk (a small copy).
     const at::Tensor weights = weight.view({1, groups, cout_per_group, patch})

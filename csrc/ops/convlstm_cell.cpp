@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "ops/checks.h"
+#include "ops/host_outputs.h"
 #include "ops/ops.h"
 
 namespace kernel_arena {
@@ -49,8 +50,8 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
                             /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1, ctx.benchmarkCuDNN(),
                             ctx.deterministicCuDNN(), ctx.userEnabledCuDNN(), /*allow_tf32=*/false);
   };
-  at::Tensor h_next = at::empty_like(c);
-  at::Tensor c_next = at::empty_like(c);
+  at::Tensor h_next = empty_output(c.sizes(), c.options());
+  at::Tensor c_next = empty_output(c.sizes(), c.options());
   const int64_t channels = in_channels + hidden, pixels = height * width;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "convlstm_cell", [&] {
     const scalar_t* c_ptr = c.data_ptr<scalar_t>();

@@ -10,6 +10,7 @@
 
 namespace kernel_arena {
 
+int64_t pooled_output_bytes();  // ops/host_outputs.cpp
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2);
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
                std::optional<double> score_threshold);
