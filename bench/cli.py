@@ -123,6 +123,54 @@ def _parser() -> argparse.ArgumentParser:
     plugin_option(p)
 
     p = sub.add_parser(
+        "runs",
+        help="list the stored runs, oldest first",
+        description="List every run in the stores: id, name, when, status, machine, measurements.",
+    )
+    p.add_argument("--db", action="append", help=f"a results store (repeatable; default {DEFAULT_DB})")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of objects (run_id, name, started, finished, status, machine, git_commit, "
+        "measurements, db) in the order the runs started",
+    )
+
+    p = sub.add_parser(
+        "compare",
+        help="is run B faster or slower than run A? (exits 1 on a significant regression)",
+        description="Pair the measurements of two runs and judge each: B's median / A's, a Mann-Whitney U test "
+        "on the stored rounds and a bootstrap confidence interval of the ratio. Verdicts: faster, slower, same, "
+        "uncertain. Exit status 1 when any measurement is significantly slower beyond the threshold or newly "
+        "fails its correctness check, so the command can gate a change.",
+    )
+    p.add_argument(
+        "run_a",
+        metavar="RUN_A",
+        help="the baseline: a run id, a unique prefix of one, a run name, 'latest' or 'previous'",
+    )
+    p.add_argument("run_b", metavar="RUN_B", help="the run judged against RUN_A (same forms)")
+    p.add_argument(
+        "--db", action="append", help=f"a results store holding either run (repeatable; default {DEFAULT_DB})"
+    )
+    p.add_argument(
+        "--threshold",
+        default="5%",
+        help="changes smaller than this are 'same', larger ones may be 'faster'/'slower' (default 5%%)",
+    )
+    p.add_argument("--op", action="append", help="only this op (repeatable)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of verdict objects")
+
+    p = sub.add_parser(
+        "history",
+        help="one op's measurements across all stored runs",
+        description="Median time of each implementation and case in every stored run, oldest run first "
+        "(the report draws the same as a plot per op).",
+    )
+    p.add_argument("--op", action="append", help="only this op (repeatable; default: all)")
+    p.add_argument("--db", action="append", help=f"a results store (repeatable; default {DEFAULT_DB})")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects, one per measurement")
+
+    p = sub.add_parser(
         "report",
         help="write the HTML report and the Markdown/CSV tables from the store",
         description="Generate reports/ from one or more stores; by default the latest run of "
@@ -153,9 +201,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot load plugin: {exc}", file=sys.stderr)
         return 2
     try:
-        return {"list": _list, "run": _run, "peaks": _peaks, "headline": _headline, "report": _report}[args.command](
-            args, threads
-        )
+        commands = {
+            "list": _list,
+            "run": _run,
+            "peaks": _peaks,
+            "headline": _headline,
+            "report": _report,
+            "runs": _runs,
+            "compare": _compare,
+            "history": _history,
+        }
+        return commands[args.command](args, threads)
     except KeyError as exc:  # unknown op / run id: the message says which
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -400,4 +456,99 @@ def _report(args, threads) -> int:
             return 2
     pages = report.write_report(dbs, Path(args.out), run_ids=args.run)
     print(f"wrote {len(pages)} files under {args.out}/ (open {Path(args.out) / 'index.html'})")
+    return 0
+
+
+def _stores(args) -> list[str] | None:
+    dbs = args.db or [str(DEFAULT_DB)]
+    for db in dbs:
+        if not Path(db).exists():
+            print(f"error: no results store at {db}; run `python -m bench run` first (or pass --db)", file=sys.stderr)
+            return None
+    return dbs
+
+
+def _runs(args, threads) -> int:
+    from bench.compare import all_runs, run_summary
+
+    dbs = _stores(args)
+    if dbs is None:
+        return 2
+    runs = [run_summary(r) for r in all_runs(dbs)]
+    if args.json:
+        print(json.dumps(runs, indent=1))
+        return 0
+    print(f"{'run':<24}{'name':<16}{'started':<27}{'status':<13}{'cells':>6}  machine")
+    for r in runs:
+        machine = r["machine"] or {}
+        where = f"{machine.get('hostname', '?')} ({machine.get('cpu', '?')}, {machine.get('cores', '?')} cores)"
+        gpus = ", ".join(g["name"] for g in machine.get("gpus") or [])
+        print(
+            f"{r['run_id']:<24}{(r['name'] or '-')[:15]:<16}{r['started']:<27}{r['status']:<13}"
+            f"{r['measurements']:>6}  {where}{' + ' + gpus if gpus else ''}"
+        )
+    return 0
+
+
+def _compare(args, threads) -> int:
+    from bench.compare import compare_runs, manifest_differences, parse_threshold
+
+    try:
+        threshold = parse_threshold(args.threshold)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    dbs = _stores(args)
+    if dbs is None:
+        return 2
+    run_a, run_b, verdicts = compare_runs(dbs, args.run_a, args.run_b, threshold)
+    verdicts = [v for v in verdicts if not args.op or v.key[0] in args.op]
+    for difference in manifest_differences(run_a, run_b):
+        print(f"warning: the runs' manifests differ: {difference}", file=sys.stderr)
+    regressions = [v for v in verdicts if v.regression]
+    if args.json:
+        print(json.dumps([v.as_dict() for v in verdicts], indent=1))
+    else:
+        colour = {"faster": "32", "slower": "31", "same": "0", "uncertain": "33", "not compared": "2"}
+        tty = sys.stdout.isatty()
+        print(
+            f"A = {run_a['run_id']} ({run_a['started']}), B = {run_b['run_id']} ({run_b['started']}), "
+            f"threshold {threshold:.0%}"
+        )
+        for v in verdicts:
+            op, impl, device, case, dtype = v.key
+            verdict = f"\033[{colour[v.verdict]}m{v.verdict}\033[0m" if tty else v.verdict
+            if v.ratio is None:
+                detail = v.note
+            else:
+                detail = f"B/A {v.ratio:.3f} (99% CI {v.low:.3f}-{v.high:.3f}, p={v.p_value:.2g})"
+            print(f"{op}/{impl} {device} {case} {dtype}: {verdict}  {detail}")
+        counts = {k: sum(v.verdict == k for v in verdicts) for k in colour}
+        print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    if regressions:
+        print(f"{len(regressions)} significant regression(s) beyond {threshold:.0%}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _history(args, threads) -> int:
+    from bench.compare import history
+
+    dbs = _stores(args)
+    if dbs is None:
+        return 2
+    import impls
+
+    for op in args.op or ():
+        impls.spec(op)
+    rows = [r for r in history(dbs) if not args.op or r["op"] in args.op]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    by_cell: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_cell.setdefault((r["op"], r["case_name"], r["dtype"], r["device"], r["impl"]), []).append(r)
+    for (op, case, dtype, device, impl), cells in by_cell.items():
+        trail = "  ".join(f"{c['run_id'][:15]} {format_seconds(c['median_s'])}" for c in cells)
+        print(f"{op:<14} {case:<18} {dtype:<8} {device:<4} {impl:<16} {trail}")
     return 0

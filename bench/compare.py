@@ -1,0 +1,246 @@
+"""Comparing stored runs: `bench runs`, `bench compare A B`, `bench history`.
+
+A comparison pairs the measurements of two runs by (op, implementation,
+device, case, dtype) and asks of each pair whether B is faster or slower than
+A.  The ratio is B's median over A's; whether it is real is decided from the
+stored rounds of both: a Mann-Whitney U test (no assumption about the shape of
+the timing distribution, which is skewed by interruptions) and a bootstrap
+confidence interval of the ratio of medians.  A pair is
+
+- ``slower`` / ``faster``: significant, and the whole confidence interval lies
+  beyond the threshold,
+- ``same``: the confidence interval lies within the threshold,
+- ``uncertain``: anything else (too few rounds, too much spread).
+
+So two runs of the same code come out "same" or "uncertain", never "slower",
+unless the machine itself changed speed by more than the threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import statistics
+from pathlib import Path
+
+from bench.store import Store
+
+ALPHA = 0.01  # significance level of the U test
+BOOTSTRAP = 2000  # resamples for the ratio's confidence interval
+CONFIDENCE = 0.99
+KEY = ("op", "impl", "device", "case_name", "dtype")
+# Manifest fields whose difference makes timings hard to compare.
+MANIFEST = (("machine", "cpu"), ("machine", "cores"), ("machine", "gpus"), ("versions", None), ("threads", None))
+
+
+# -- runs across stores ---------------------------------------------------------
+def all_runs(dbs: list[str | Path]) -> list[dict]:
+    """Every run of every store, in the order they were started; each knows its db."""
+    runs = []
+    for db in dbs:
+        store = Store(db)
+        try:
+            for run in store.runs():
+                run["db"] = str(db)
+                run["measurements"] = store.db.execute(
+                    "SELECT COUNT(*) FROM measurements WHERE run_id=?", (run["run_id"],)
+                ).fetchone()[0]
+                runs.append(run)
+        finally:
+            store.close()
+    return sorted(runs, key=lambda r: r["started"])
+
+
+def find_run(runs: list[dict], ref: str) -> dict:
+    """A run by id, unique id prefix, or name (the latest of that name);
+    'latest' and 'previous' name the last two runs that hold measurements."""
+    measured = [r for r in runs if r["measurements"]]
+    if ref in ("latest", "previous"):
+        index = -1 if ref == "latest" else -2
+        if len(measured) < -index:
+            raise KeyError(f"there is no {ref} run: the stores hold {len(measured)} run(s) with measurements")
+        return measured[index]
+    exact = [r for r in runs if r["run_id"] == ref]
+    if exact:
+        return exact[0]
+    named = [r for r in runs if r["name"] == ref]
+    if named:
+        return named[-1]
+    prefixed = [r for r in runs if r["run_id"].startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        raise KeyError(f"run {ref!r} is ambiguous: {', '.join(r['run_id'] for r in prefixed)}")
+    raise KeyError(f"no run {ref!r}; list them with `python -m bench runs`")
+
+
+def run_summary(run: dict) -> dict:
+    machine = run.get("machine") or {}
+    return {
+        "run_id": run["run_id"],
+        "name": run.get("name"),
+        "started": run["started"],
+        "finished": run.get("finished"),
+        "status": run["status"],
+        "machine": machine,
+        "git_commit": run.get("git_commit"),
+        "measurements": run["measurements"],
+        "db": run["db"],
+    }
+
+
+def manifest_differences(a: dict, b: dict) -> list[str]:
+    """Human-readable differences between two runs' manifests."""
+    out = []
+    for section, field in MANIFEST:
+        left, right = a.get(section) or {}, b.get(section) or {}
+        if field is None:
+            for key in sorted(set(left) | set(right)):
+                if left.get(key) != right.get(key):
+                    out.append(f"{section}.{key}: {left.get(key)!r} -> {right.get(key)!r}")
+        elif left.get(field) != right.get(field):
+            out.append(f"{section}.{field}: {left.get(field)!r} -> {right.get(field)!r}")
+    return out
+
+
+# -- statistics -----------------------------------------------------------------
+def mann_whitney_p(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test, normal approximation with
+    tie correction (exact enough for the 5+ rounds a measurement has)."""
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks = [0.0] * len(pooled)
+    ties = 0.0
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    rank_sum_a = sum(r for r, (_, group) in zip(ranks, pooled) if group == 0)
+    u = rank_sum_a - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(variance)  # continuity correction
+    return math.erfc(max(z, 0.0) / math.sqrt(2))
+
+
+def ratio_interval(a: list[float], b: list[float], seed: int = 0) -> tuple[float, float]:
+    """Bootstrap confidence interval of median(b) / median(a)."""
+    rng = random.Random(seed)
+    ratios = sorted(
+        statistics.median(rng.choices(b, k=len(b))) / statistics.median(rng.choices(a, k=len(a)))
+        for _ in range(BOOTSTRAP)
+    )
+    tail = (1 - CONFIDENCE) / 2
+    return ratios[int(tail * (BOOTSTRAP - 1))], ratios[int((1 - tail) * (BOOTSTRAP - 1))]
+
+
+@dataclasses.dataclass
+class Verdict:
+    key: tuple
+    verdict: str  # faster / slower / same / uncertain, or "not compared"
+    ratio: float | None = None  # median B / median A
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    note: str = ""
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict == "slower" or self.note.startswith("broken")
+
+    def as_dict(self) -> dict:
+        return {
+            **dict(zip(("op", "impl", "device", "case", "dtype"), self.key)),
+            "verdict": self.verdict,
+            "ratio": self.ratio,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "p_value": self.p_value,
+            "note": self.note,
+        }
+
+
+def judge(a: dict, b: dict, threshold: float) -> Verdict:
+    key = tuple(a[k] for k in KEY)
+    if a["status"] != "ok" or b["status"] != "ok":
+        broken = a["status"] == "ok" and b["status"] in ("mismatch", "error", "crashed", "timeout")
+        note = f"{'broken: ' if broken else ''}status {a['status']} -> {b['status']}"
+        return Verdict(key, "not compared", note=note)
+    times_a, times_b = a["times"] or [a["median_s"]], b["times"] or [b["median_s"]]
+    ratio = statistics.median(times_b) / statistics.median(times_a)
+    p = mann_whitney_p(times_a, times_b)
+    low, high = ratio_interval(times_a, times_b)
+    if p < ALPHA and low > 1 + threshold:
+        verdict = "slower"
+    elif p < ALPHA and high < 1 / (1 + threshold):
+        verdict = "faster"
+    elif low >= 1 / (1 + threshold) and high <= 1 + threshold:
+        verdict = "same"
+    else:
+        verdict = "uncertain"
+    return Verdict(key, verdict, ratio, low, high, p)
+
+
+def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float) -> tuple[dict, dict, list[Verdict]]:
+    runs = all_runs(dbs)
+    run_a, run_b = find_run(runs, ref_a), find_run(runs, ref_b)
+    rows_a = _measurements(run_a)
+    rows_b = _measurements(run_b)
+    verdicts = []
+    for key, a in rows_a.items():
+        if key in rows_b:
+            verdicts.append(judge(a, rows_b[key], threshold))
+        else:
+            verdicts.append(Verdict(key, "not compared", note=f"only in {run_a['run_id']}"))
+    verdicts += [Verdict(key, "not compared", note=f"only in {run_b['run_id']}") for key in rows_b if key not in rows_a]
+    return run_a, run_b, verdicts
+
+
+def _measurements(run: dict) -> dict[tuple, dict]:
+    store = Store(run["db"])
+    try:
+        return {tuple(m[k] for k in KEY): m for m in store.measurements([run["run_id"]])}
+    finally:
+        store.close()
+
+
+# -- history --------------------------------------------------------------------
+def history(dbs: list[str | Path], op: str | None = None) -> list[dict]:
+    """Every ok measurement (of one op) across all stored runs, oldest run first."""
+    rows = []
+    for run in all_runs(dbs):
+        if not run["measurements"]:
+            continue
+        for m in _measurements(run).values():
+            if (op is None or m["op"] == op) and m["status"] == "ok":
+                rows.append(
+                    {
+                        "run_id": run["run_id"],
+                        "run_name": run.get("name"),
+                        "started": run["started"],
+                        "git_commit": run.get("git_commit"),
+                        **{k: m[k] for k in KEY},
+                        "median_s": m["median_s"],
+                        "iqr_s": m["iqr_s"],
+                    }
+                )
+    return rows
+
+
+def parse_threshold(text: str) -> float:
+    """'5%' or '0.05' -> 0.05."""
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if not 0 <= value < 10:
+        raise ValueError(f"--threshold must be a fraction such as 0.05 or a percentage such as 5%; got {text!r}")
+    return value
