@@ -113,3 +113,16 @@ def test_history_lists_each_measurement_across_runs(three_runs):
         by_run.setdefault(r["run_name"], []).append(r)
     assert set(by_run) == {"a", "a2", "b"}
     assert len(by_run["a"]) == len(by_run["b"])
+
+
+def test_benchmark_matrix_is_collectable_by_pytest_benchmark(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "--benchmark-only", "--op", "box_iou", "--backend", "numpy",
+         "--quick", "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-max-time=0.05"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    names = {b["name"] for b in json.loads(out.read_text())["benchmarks"]}
+    assert names and all(n.startswith("test_benchmark[box_iou/numpy/cpu-") for n in names), names
