@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="skip measuring the machine's GEMM/bandwidth peaks (a few seconds) before the run",
     )
     p.add_argument("--json", action="store_true", help="print the run's measurements as JSON instead of a table")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary at the end")
     plugin_option(p)
 
     p = sub.add_parser(
@@ -290,10 +291,10 @@ def _run(args, threads) -> int:
     if not args.no_peaks:
         from bench.peaks import measure_peaks
 
-        if not args.json:
+        if not (args.json or args.quiet):
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
         peaks = measure_peaks(0.3)
-    printer = _ProgressPrinter(enabled=not args.json, started=started)
+    printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started)
     run_id, rows = run_benchmarks(
         store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer, peaks=peaks
     )
@@ -366,20 +367,34 @@ class _ProgressPrinter:
         )
 
 
+def _paint(text: str, code: str) -> str:
+    """ANSI colour when stdout is a terminal (and NO_COLOR is unset), plain otherwise."""
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
 def _summary(rows: list[dict]) -> None:
-    """Per op and case: each implementation's median and its speedup over torch."""
+    """Per op and case: each implementation's median and its speedup over
+    torch; the fastest correct one in bold, failures in red."""
     by_case: dict[tuple, list[dict]] = {}
     for r in rows:
         by_case.setdefault((r["op"], r["case_name"], r["dtype"], r["device"]), []).append(r)
     for (op, case, dtype, device), group in by_case.items():
         torch_row = next((r for r in group if r["impl"] == "torch" and r["status"] == "ok"), None)
         cells = []
+        timed = [r for r in group if r["status"] == "ok"]
+        fastest = min(timed, key=lambda r: r["median_s"]) if timed else None
         for r in group:
             if r["status"] == "ok":
-                speed = f" ({torch_row['median_s'] / r['median_s']:.2f}x)" if torch_row else ""
-                cells.append(f"{r['impl']} {format_seconds(r['median_s'])}{speed}")
+                speed = ""
+                if torch_row:
+                    ratio = torch_row["median_s"] / r["median_s"]
+                    speed = " " + _paint(f"({ratio:.2f}x)", "32" if ratio > 1.05 else "31" if ratio < 0.95 else "0")
+                name = _paint(r["impl"], "1") if r is fastest else r["impl"]
+                cells.append(f"{name} {format_seconds(r['median_s'])}{speed}")
             elif r["status"] != "unavailable":
-                cells.append(f"{r['impl']} {r['status'].upper()}")
+                cells.append(_paint(f"{r['impl']} {r['status'].upper()}", "31"))
         if cells:
             print(f"{op:<14} {case:<18} {dtype:<8} {device:<4}  " + " | ".join(cells))
 
