@@ -423,7 +423,8 @@ def _peaks(args, threads) -> int:
         print(json.dumps({**peaks, "threads": threads}, indent=1))
     else:
         print(f"threads                {threads}")
-        print(f"GEMM float32           {peaks['gemm_gflops']:.1f} GFLOP/s")
+        engines = ", ".join(f"{k} {v:.0f}" for k, v in peaks["gemm_engines_gflops"].items())
+        print(f"GEMM float32           {peaks['gemm_gflops']:.1f} GFLOP/s (best of: {engines})")
         print(
             f"memory bandwidth       {peaks['bandwidth_gbps']:.1f} GB/s (copy {peaks['stream_copy_gbps']:.1f}, "
             f"triad {peaks['stream_triad_gbps']:.1f})"
