@@ -10,6 +10,8 @@ incrementally, by ninja, in build/ext.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -51,10 +53,26 @@ def _python(session: nox.Session) -> str:
     return str(python)
 
 
+def _ensure_chromium(session: nox.Session) -> None:
+    """The report's browser test drives Debian's Chromium (through Playwright,
+    which then downloads no browser of its own). Installed here where we may;
+    elsewhere the test fails and says how to install it."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.warn("Chromium is missing and cannot be installed here (needs root and apt-get)")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True, env=env)
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The correctness matrix and the harness's own tests (pytest options after --)."""
-    session.run(_python(session), "-m", "pytest", *session.posargs, external=True)
+    python = _python(session)
+    _ensure_chromium(session)
+    session.run(python, "-m", "pytest", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")
