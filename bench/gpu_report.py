@@ -66,7 +66,7 @@ def crossover(points: list[tuple[float, str, float, float]]) -> Crossover:
         start -= 1
     (s_a, below, cpu_a, gpu_a), (s_b, above, cpu_b, gpu_b) = points[start - 1], points[start]
     size = _log_crossing(s_a, gpu_a / cpu_a, s_b, gpu_b / cpu_b)
-    text = f"≈ {size:.3g}: the GPU is slower at {below} and faster from {above} on"
+    text = f"size ≈ {size:.3g}: the GPU is slower at {below} and faster from {above} on"
     if any(wins[: start - 1]):
         earlier = ", ".join(name for (_, name, _, _), won in zip(points[: start - 1], wins) if won)
         return Crossover("mixed", text + f" (also faster at {earlier})", size, below, above)

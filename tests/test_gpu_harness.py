@@ -415,6 +415,22 @@ def test_report_labels_cpu_rows_with_the_cpu_on_a_machine_with_a_gpu(tmp_path):
     assert labels == {"cpu": "Some CPU (4 cores)", "cuda": "Used GPU"}
 
 
+def test_repeated_db_merges_the_latest_measurement_of_each_cell(tmp_path):
+    common = dict(op="box_iou", backend="numpy", impl="numpy", device="cpu", family="", params={}, dtype="float32")
+    for name, started, medians in (("early", "2024-01-01", (1.0, 2.0)), ("late", "2025-01-01", (3.0, None))):
+        store = Store(tmp_path / f"{name}.sqlite")
+        run_id = store.start_run(machine={"cpu": name}, versions={}, threads={}, settings={}, git_commit=None)
+        store.db.execute("UPDATE runs SET started=? WHERE run_id=?", (started, run_id))
+        store.db.commit()
+        for case, median in zip(("a", "b"), medians):
+            if median is not None:
+                store.add(run_id, case_name=case, size=1.0, status="ok", median_s=median, **common)
+        store.close()
+    _, frame = report.load([tmp_path / "late.sqlite", tmp_path / "early.sqlite"])
+    by_case = dict(zip(frame["case_name"], zip(frame["median_s"], frame["machine"])))
+    assert by_case == {"a": (3.0, "late (? cores)"), "b": (2.0, "early (? cores)")}
+
+
 # -- the store's schema -------------------------------------------------------------------------------
 # The measurements table as schema version 1 created it, frozen here: the migration must upgrade it.
 SCHEMA_V1 = """
