@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip measuring the machine's GEMM/bandwidth peaks (a few seconds) before the run",
     )
+    p.add_argument(
+        "--no-l2-flush",
+        action="store_true",
+        help="CUDA: do not evict the L2 cache before each timed call (warm-cache figures)",
+    )
     p.add_argument("--json", action="store_true", help="print the run's measurements as JSON instead of a table")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary at the end")
     plugin_option(p)
@@ -94,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "peaks",
         help="measure this machine's GEMM and memory-bandwidth limits",
         description="Measure dense float32 GEMM GFLOP/s, STREAM copy/triad GB/s and the harness's overhead per "
-        "timed call, with the benchmarks' thread settings.",
+        "timed call, with the benchmarks' thread settings; with a CUDA device, also its float32 GEMM "
+        "TFLOP/s (TF32 off) and device-memory copy GB/s.",
     )
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the figures as a JSON object")
@@ -274,6 +280,7 @@ def _run(args, threads) -> int:
         budget=args.budget,
         min_time=args.min_time if args.min_time is not None else (0.05 if args.quick else 0.2),
         seed=args.seed,
+        l2_flush=not args.no_l2_flush,
     )
     config.selected_ops()  # fail early on an unknown op
     settings = {
@@ -283,17 +290,18 @@ def _run(args, threads) -> int:
         "min_time": config.min_time,
         "dtypes": list(config.dtypes),
         "seed": config.seed,
+        "l2_flush": config.l2_flush,
         "plugins": [str(Path(p).resolve()) for p in args.plugin],
     }
     store = Store(args.db)
     started = time.monotonic()
     peaks = None
     if not args.no_peaks:
-        from bench.peaks import measure_peaks
+        from bench.peaks import measure_all_peaks
 
         if not (args.json or args.quiet):
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
-        peaks = measure_peaks(0.3)
+        peaks = measure_all_peaks(0.3)
     printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started)
     run_id, rows = run_benchmarks(
         store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer, peaks=peaks
@@ -312,6 +320,8 @@ def _run(args, threads) -> int:
             "iqr_s",
             "rounds",
             "first_call_s",
+            "h2d_s",
+            "d2h_s",
             "error",
         )
         out = [
@@ -331,6 +341,8 @@ def _run(args, threads) -> int:
                         r.get("iqr_s"),
                         r.get("rounds"),
                         r.get("first_call_s"),
+                        r.get("h2d_s"),
+                        r.get("d2h_s"),
                         r.get("error"),
                     ),
                 )
@@ -401,10 +413,10 @@ def _summary(rows: list[dict]) -> None:
 
 def _peaks(args, threads) -> int:
     from bench import machine
-    from bench.peaks import measure_peaks
+    from bench.peaks import measure_all_peaks
 
     thread_report = machine.configure_threads(threads)
-    peaks = measure_peaks()
+    peaks = measure_all_peaks()
     if args.db:
         from bench.store import Store
 
@@ -430,6 +442,11 @@ def _peaks(args, threads) -> int:
             f"triad {peaks['stream_triad_gbps']:.1f})"
         )
         print(f"harness overhead       {peaks['harness_overhead_s'] * 1e9:.0f} ns per timed call (empty function)")
+        if "gpu" in peaks:
+            gpu = peaks["gpu"]
+            print(f"GPU                    {gpu['device']}")
+            print(f"GPU GEMM float32       {gpu['gemm_gflops'] / 1e3:.2f} TFLOP/s (TF32 off)")
+            print(f"GPU memory bandwidth   {gpu['bandwidth_gbps']:.0f} GB/s (device-to-device copy)")
     return 0
 
 

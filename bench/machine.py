@@ -110,25 +110,14 @@ def machine_info() -> dict:
 
 
 def gpu_info() -> list[dict]:
-    """CUDA devices torch can see (empty on a CPU-only machine)."""
-    try:
-        import torch
+    """CUDA devices this machine has (empty on a CPU-only machine): name,
+    compute capability, SMs, memory, L2, driver and CUDA runtime versions;
+    the one CUDA implementations run on is marked ``current``."""
+    from bench import gpu
 
-        if not torch.cuda.is_available():
-            return []
-        devices = []
-        for index in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(index)
-            devices.append(
-                {
-                    "name": props.name,
-                    "capability": f"{props.major}.{props.minor}",
-                    "sms": props.multi_processor_count,
-                    "memory_bytes": props.total_memory,
-                    "cuda_runtime": torch.version.cuda,
-                }
-            )
-        return devices
+    try:
+        device = gpu.current()
+        return device.all_info() if device is not None else []
     except Exception as exc:  # a broken driver should not stop a CPU run
         return [{"error": f"{type(exc).__name__}: {exc}"}]
 

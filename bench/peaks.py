@@ -2,6 +2,9 @@
 dense float32 GEMM GFLOP/s, memory bandwidth GB/s (STREAM-like copy and
 triad on arrays far larger than the last-level cache), and the harness's own
 overhead per timed call.  Reports divide every measurement by these.
+On a machine with a CUDA device, the device's float32 GEMM rate (TF32 off)
+and device-memory copy bandwidth are measured as well, stored under "gpu",
+and CUDA measurements are divided by those.
 """
 
 from __future__ import annotations
@@ -108,3 +111,76 @@ def fraction_of_peak(flops, nbytes, seconds, peaks, flops_are_work: bool = True)
     memory_flops = intensity * peaks["bandwidth_gbps"] * 1e9
     bound = "compute" if peak_flops <= memory_flops else "memory"
     return (flops / seconds) / min(peak_flops, memory_flops), bound
+
+
+# -- the GPU's peaks (through bench.gpu's device object) ------------------------------
+GPU_GEMM_N = 8192  # 2 x 8192^3 = 1.1 TFLOP: ~20 ms on an H100's float32 (non-tensor-core) units
+GPU_COPY_BYTES = 2**30  # per buffer: 20x a 50 MB L2, so the copy streams from device memory
+
+
+def gpu_gemm_gflops(device, min_time: float = 0.5, n: int = GPU_GEMM_N) -> float:
+    """Dense float32 GEMM on the device, TF32 off, timed by device events."""
+    from bench import gpu
+
+    with device.fp32_gemm(n) as call:
+        call()  # the first call picks the GEMM kernel (cuBLAS heuristics, handle creation)
+        device.synchronize()
+        timed = gpu.event_timed_calls(call, device.probe_clock(), sync=device.synchronize)
+        stats = timer.measure(call, sync=device.synchronize, min_time=min_time, min_rounds=3, timed_calls=timed)
+    return 2.0 * n**3 / stats.min / 1e9
+
+
+def gpu_copy_gbps(device, min_time: float = 0.5, nbytes: int | None = None) -> float:
+    """Device-memory bandwidth: a device-to-device copy (read + write) of a
+    buffer far larger than the L2, timed by device events.  At most an
+    eighth of the device's memory per buffer."""
+    from bench import gpu
+
+    if nbytes is None:
+        memory = device.info().get("memory_bytes") or 0
+        nbytes = min(GPU_COPY_BYTES, memory // 8) if memory else GPU_COPY_BYTES
+    with device.device_copy(nbytes) as call:
+        call()
+        device.synchronize()
+        timed = gpu.event_timed_calls(call, device.probe_clock(), sync=device.synchronize)
+        stats = timer.measure(call, sync=device.synchronize, min_time=min_time, min_rounds=3, timed_calls=timed)
+    return 2 * nbytes / stats.min / 1e9
+
+
+def measure_gpu_peaks(
+    min_time: float = 0.5, device=None, gemm_n: int = GPU_GEMM_N, copy_bytes: int | None = None
+) -> dict | None:
+    """The current CUDA device's GEMM and bandwidth peaks, under the same
+    keys as the CPU's (so fraction_of_peak reads either), with the device's
+    name; None where there is no device."""
+    from bench import gpu
+
+    device = device if device is not None else gpu.current()
+    if device is None:
+        return None
+    started = time.monotonic()
+    peaks = {
+        "device": device.info().get("name"),
+        "gemm_gflops": gpu_gemm_gflops(device, min_time, gemm_n),
+        "bandwidth_gbps": gpu_copy_gbps(device, min_time, copy_bytes),
+        "gemm": "float32, TF32 off",
+    }
+    peaks["measured_in_s"] = time.monotonic() - started
+    return peaks
+
+
+def measure_all_peaks(min_time: float = 0.5) -> dict:
+    """The CPU's peaks, and under "gpu" the CUDA device's where there is one."""
+    peaks = measure_peaks(min_time)
+    gpu_peaks = measure_gpu_peaks(min_time)
+    if gpu_peaks:
+        peaks["gpu"] = gpu_peaks
+    return peaks
+
+
+def peaks_for(run_peaks: dict | None, device: str) -> dict | None:
+    """The peaks a measurement on ``device`` is divided by: the GPU's for
+    cuda (None if the run measured none), the CPU's otherwise."""
+    if not run_peaks:
+        return None
+    return run_peaks.get("gpu") if device == "cuda" else run_peaks

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.peaks import fraction_of_peak
+from bench.peaks import fraction_of_peak, peaks_for
 from bench.store import Store
 
 STATUS_LABEL = {
@@ -57,16 +57,27 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     frame = frame.sort_values(["started", "id"]).drop_duplicates(
         ["op", "impl", "device", "case_name", "dtype"], keep="last"
     )
-    machines = {r["run_id"]: machine_label(r, device) for r in runs for device in ("cpu", "cuda")}
-    frame["machine"] = [machines.get(rid, "") for rid in frame["run_id"]]
+    machines = {(r["run_id"], device): machine_label(r, device) for r in runs for device in ("cpu", "cuda")}
+    frame["machine"] = [machines.get(key, "") for key in zip(frame["run_id"], frame["device"])]
+    for column in ("h2d_s", "d2h_s", "timing"):  # absent from a store migrated with no GPU row yet
+        if column not in frame:
+            frame[column] = None
     frame["gflops"] = frame["flops"] / frame["median_s"] / 1e9
     frame["gbps"] = frame["bytes"] / frame["median_s"] / 1e9
     frame["speedup"] = _speedups(frame)
     peaks = {r["run_id"]: r.get("peaks") for r in runs}
     fractions = [
-        fraction_of_peak(f, b, t, peaks.get(rid), _flops_are_work(op)) if status == "ok" else (None, None)
-        for f, b, t, rid, op, status in zip(
-            frame["flops"], frame["bytes"], frame["median_s"], frame["run_id"], frame["op"], frame["status"]
+        fraction_of_peak(f, b, t, peaks_for(peaks.get(rid), device), _flops_are_work(op))
+        if status == "ok"
+        else (None, None)
+        for f, b, t, rid, op, status, device in zip(
+            frame["flops"],
+            frame["bytes"],
+            frame["median_s"],
+            frame["run_id"],
+            frame["op"],
+            frame["status"],
+            frame["device"],
         )
     ]
     frame["peak_fraction"] = [f for f, _ in fractions]
@@ -85,8 +96,9 @@ def _flops_are_work(op: str) -> bool:
 
 def machine_label(run: dict, device: str = "cpu") -> str:
     machine = run.get("machine") or {}
-    if device == "cuda" and machine.get("gpus"):
-        return machine["gpus"][0].get("name", "GPU")
+    gpus = [g for g in machine.get("gpus") or [] if "name" in g]
+    if device == "cuda" and gpus:
+        return next((g for g in gpus if g.get("current")), gpus[0])["name"]
     return f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)"
 
 
@@ -141,6 +153,8 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "min_s": rows["min_s"],
             "rounds": rows["rounds"],
             "first_call_s": rows["first_call_s"],
+            "h2d_s": rows["h2d_s"],
+            "d2h_s": rows["d2h_s"],
             "speedup_vs_torch": rows["speedup"],
             "gflops": rows["gflops"],
             "gbps": rows["gbps"],
@@ -185,6 +199,8 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     ]
     if table["throughput_unit"].notna().any():
         headers.insert(headers.index("first call"), "rate")
+    if table["h2d_s"].notna().any():  # a GPU run: its copies to and from the device, apart from the kernel
+        headers.insert(headers.index("first call"), "h2d + d2h")
     out = []
     for _, r in table.iterrows():
         ok = r["status"] == "ok"
@@ -208,6 +224,11 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             if ok and pd.notna(r["throughput_items"]):
                 rate = f"{r['throughput_items'] / r['median_s']:.4g} {r['throughput_unit']}/s"
             line.insert(headers.index("rate"), rate)
+        if "h2d + d2h" in headers:
+            transfers = ""
+            if ok and pd.notna(r["h2d_s"]):
+                transfers = f"{fmt_time(r['h2d_s'])} + {fmt_time(r['d2h_s'])}"
+            line.insert(headers.index("h2d + d2h"), transfers)
         out.append(line)
     return headers, out
 
@@ -240,7 +261,8 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                     style,
                     marker="o",
                     markersize=4,
-                    label=f"{impl} ({device})",
+                    # GPU lines name the device they ran on.
+                    label=f"{impl} ({device if device == 'cpu' else ', '.join(line['machine'].unique())})",
                     linewidth=2.2 if impl == "torch" else 1.4,
                 )
             ax.set_xscale("log")
@@ -273,20 +295,25 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
     intensity = ok["flops"] / ok["bytes"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     lo, hi = max(intensity.min() / 4, 1e-3), intensity.max() * 4
+    devices = set(ok["device"])
     for run in with_peaks:
-        peaks = run["peaks"]
-        xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
-        ys = [min(peaks["gemm_gflops"], x * peaks["bandwidth_gbps"]) for x in xs]
-        ax.plot(xs, ys, color="0.35", linewidth=1.2)
-        ax.annotate(
-            f"{machine_label(run)}: {peaks['gemm_gflops']:.0f} GFLOP/s, {peaks['bandwidth_gbps']:.0f} GB/s",
-            (xs[-1], ys[-1]),
-            fontsize=7,
-            ha="right",
-            va="bottom",
-        )
-    for impl, part in ok.groupby("implementation", sort=True):
-        ax.scatter(part["flops"] / part["bytes"], part["gflops"], s=22, label=impl)
+        for device in ("cpu", "cuda"):
+            peaks = peaks_for(run["peaks"], device)
+            if not peaks or device not in devices:
+                continue
+            xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+            ys = [min(peaks["gemm_gflops"], x * peaks["bandwidth_gbps"]) for x in xs]
+            ax.plot(xs, ys, color="0.35", linewidth=1.2, linestyle="--" if device == "cuda" else "-")
+            ax.annotate(
+                f"{machine_label(run, device)}: {peaks['gemm_gflops']:.0f} GFLOP/s, {peaks['bandwidth_gbps']:.0f} GB/s",
+                (xs[-1], ys[-1]),
+                fontsize=7,
+                ha="right",
+                va="bottom",
+            )
+    for (impl, device), part in ok.groupby(["implementation", "device"], sort=True):
+        label = impl if len(devices) == 1 else f"{impl} ({device})"
+        ax.scatter(part["flops"] / part["bytes"], part["gflops"], s=22, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity [FLOP/byte]")
@@ -314,6 +341,7 @@ th { background: #f3f6f9; } td.l, th.l { text-align: left; }
 .best { font-weight: 700; background: #e7f6ea; }
 .note { color: #56606b; font-size: .85em; } img { max-width: 100%; border: 1px solid #eef1f4; }
 nav a { margin-right: 1em; } code { background: #f3f6f9; padding: 0 .2em; }
+.nogpu { color: #56606b; background: #f4f4f4; border-left: 3px solid #b9c2cc; padding: .5em .8em; }
 """
 
 
@@ -341,13 +369,15 @@ def _html_table(headers: list[str], rows: list[list[str]], classes: list[list[st
 
 
 def _runs_html(runs: list[dict]) -> str:
+    from bench import gpu_report
+
     headers = ["run", "started (UTC)", "finished", "status", "machine", "memory", "os", "commit", "threads", "versions"]
     rows = []
     for run in runs:
         m = run["machine"] or {}
         t = run["threads"] or {}
         v = run["versions"] or {}
-        gpus = ", ".join(g.get("name", "?") for g in m.get("gpus") or []) or "no GPU"
+        gpus = gpu_report.gpu_summary(m)
         rows.append(
             [
                 run["run_id"] + (f" ({run['name']})" if run.get("name") else ""),
@@ -424,6 +454,8 @@ def _matrix(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]], l
 
 
 def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None = None) -> list[Path]:
+    from bench import gpu_report
+
     runs, frame = load(dbs, run_ids)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots_dir = out_dir / "plots"
@@ -433,10 +465,13 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
     ops = [op for op in dict.fromkeys(frame["op"])] if not frame.empty else []
     nav = "<a href='index.html'>index</a>" + "".join(f"<a href='{op}.html'>{op}</a>" for op in ops)
     generated = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    source = (
+        f"Generated {generated} UTC from {len(runs)} run(s) in {', '.join(html.escape(str(d)) for d in dbs)}. "
+        "Times are medians over rounds"
+    )
     provenance = (
-        f"<p class='note'>Generated {generated} UTC from {len(runs)} run(s) in "
-        f"{', '.join(html.escape(str(d)) for d in dbs)}. Times are medians over rounds; "
-        "speedups are torch's median ÷ the implementation's on the same case, dtype and device.</p>"
+        f"<p class='note'>{source}; speedups are torch's median ÷ the implementation's on the same case, dtype "
+        "and device.</p>"
     )
 
     index = ["<h1>Kernel Arena</h1>", provenance]
@@ -462,6 +497,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             f"<h1>{html.escape(op)}</h1>",
             provenance,
             f"<pre class='note'>{html.escape(doc)}</pre>" if doc else "",
+            f"<p><a href='{gpu_report.page_name(op)}'>CPU against GPU</a></p>",
             "<h2>Results</h2>",
             _html_table(headers, rows, classes),
             "<h2>Time against problem size</h2>",
@@ -478,6 +514,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         (out_dir / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
         table.drop(columns=["family"]).to_csv(out_dir / f"{op}.csv", index=False)
         written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv", *(plots_dir / n for n in images + roofline)]
+        written += gpu_report.write_page(frame, op, runs, out_dir, nav, f"<p class='note'>{source}.</p>")
 
         s_headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
         index += [
@@ -490,6 +527,8 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         ]
     if not ops:
         index.append("<p>No measurements in the selected runs.</p>")
+    else:
+        index.append(gpu_report.index_section(frame, ops))
     index += ["<h2>Runs and machines</h2>", _runs_html(runs)]
     (out_dir / "index.html").write_text(_page("Kernel Arena report", "\n".join(index), nav))
     written += [out_dir / "index.html", out_dir / "style.css"]

@@ -5,6 +5,11 @@ asked for; a measurement row holds one (implementation, case, dtype) result
 with its statistics, every round, its cost model and its status.  Each row is
 committed on its own (WAL journal), so an interrupted run keeps everything
 measured before the interruption.
+
+The schema's version is SQLite's ``PRAGMA user_version``.  A new store is
+created at the current version; an older one is brought up to it by the
+steps in ``MIGRATIONS``, in order, each in one transaction; a newer one is
+refused.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = Path("results") / "results.sqlite"
 
 STATUSES = ("ok", "mismatch", "error", "over_budget", "unavailable")
@@ -59,6 +64,9 @@ CREATE TABLE IF NOT EXISTS measurements (
     throughput_unit TEXT,
     max_abs_err REAL, max_rel_err REAL, rms_err REAL,
     created         TEXT NOT NULL,
+    h2d_s           REAL,               -- CUDA: copying the inputs to the device (outside the timed region)
+    d2h_s           REAL,               -- CUDA: copying the output back to the host
+    timing          TEXT,               -- how the call was timed (clock, L2 flush)
     UNIQUE (run_id, op, impl, device, case_name, dtype)
 );
 """
@@ -93,7 +101,22 @@ MEASUREMENT_FIELDS = (
     "max_abs_err",
     "max_rel_err",
     "rms_err",
+    "h2d_s",
+    "d2h_s",
+    "timing",
 )
+
+# MIGRATIONS[i] brings a store from schema version i + 1 to i + 2.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: GPU runs store their transfers apart from the kernel time, and
+    # every measurement says how it was timed.
+    (
+        "ALTER TABLE measurements ADD COLUMN h2d_s REAL",
+        "ALTER TABLE measurements ADD COLUMN d2h_s REAL",
+        "ALTER TABLE measurements ADD COLUMN timing TEXT",
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION - 1, "every schema version needs its migration step"
 
 
 def _now() -> str:
@@ -114,9 +137,32 @@ class Store:
                 f"{self.path} was written by a newer Kernel Arena (store schema {version}, this one reads "
                 f"up to {SCHEMA_VERSION}); upgrade kernel-arena or choose another --db"
             )
-        with self.db:
-            self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version == 0:  # a new file
+            with self.db:
+                self.db.executescript(_SCHEMA)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.migrated_from = version if 0 < version < SCHEMA_VERSION else None
+        if self.migrated_from:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the migration steps from the store's version on, each step in
+        one transaction (taken IMMEDIATE, and the version read again inside
+        it, so two processes opening the same old store do not both apply it)."""
+        while True:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    self.db.commit()
+                    return
+                for statement in MIGRATIONS[version - 1]:
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={version + 1}")
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
 
     def close(self) -> None:
         self.db.close()

@@ -67,10 +67,10 @@ def _bench(*args, check=True):
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
     """A store with runs 'a' and 'a2' of the same code and 'b', where the
-    plugin's implementation was slowed on purpose (it computes twice)."""
+    plugin's implementation was slowed on purpose (it computes four times)."""
     tmp = tmp_path_factory.mktemp("compare")
     db = tmp / "runs.sqlite"
-    for name, repeats in (("a", 1), ("a2", 1), ("b", 2)):
+    for name, repeats in (("a", 1), ("a2", 1), ("b", 4)):
         plugin = tmp / f"probe_{name}.py"
         plugin.write_text(PLUGIN.format(repeats=repeats))
         _bench(
