@@ -21,9 +21,12 @@ STATUS_LABEL = {
     "ok": "ok",
     "mismatch": "MISMATCH",
     "error": "ERROR",
+    "crashed": "CRASHED",
+    "timeout": "TIMEOUT",
     "over_budget": "over budget",
     "unavailable": "unavailable",
 }
+FAILED = ("mismatch", "error", "crashed", "timeout")  # shown as failures wherever a time would be
 
 
 # -- loading -------------------------------------------------------------------
@@ -65,6 +68,8 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     frame["gflops"] = frame["flops"] / frame["median_s"] / 1e9
     frame["gbps"] = frame["bytes"] / frame["median_s"] / 1e9
     frame["speedup"] = _speedups(frame)
+    frame["speedup_low"] = _speedups(frame, "q1_s", "q3_s")
+    frame["speedup_high"] = _speedups(frame, "q3_s", "q1_s")
     peaks = {r["run_id"]: r.get("peaks") for r in runs}
     fractions = [
         fraction_of_peak(f, b, t, peaks_for(peaks.get(rid), device), _flops_are_work(op))
@@ -102,15 +107,17 @@ def machine_label(run: dict, device: str = "cpu") -> str:
     return f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)"
 
 
-def _speedups(frame: pd.DataFrame) -> pd.Series:
-    """torch's median / this median, on the same case, dtype and device."""
+def _speedups(frame: pd.DataFrame, torch_column: str = "median_s", own_column: str = "median_s") -> pd.Series:
+    """torch's median / this median, on the same case, dtype and device.
+    With quartile columns, the ends of the speedup's spread: torch's first
+    quartile over this one's third is the pessimistic end, and vice versa."""
     ok = frame[frame["status"] == "ok"]
     # The baseline is the stock implementation named "torch" (an op may hold
     # other torch-backend variants, e.g. wavenet_stream's torch_naive).
-    torch_times = ok[ok["impl"] == "torch"].set_index(["op", "case_name", "dtype", "device"])["median_s"]
+    torch_times = ok[ok["impl"] == "torch"].set_index(["op", "case_name", "dtype", "device"])[torch_column]
     keys = list(zip(frame["op"], frame["case_name"], frame["dtype"], frame["device"]))
     baseline = pd.Series([torch_times.get(k, math.nan) for k in keys], index=frame.index)
-    return (baseline / frame["median_s"]).where(frame["status"] == "ok")
+    return (baseline / frame[own_column]).where(frame["status"] == "ok")
 
 
 # -- formatting ------------------------------------------------------------------
@@ -156,6 +163,8 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "h2d_s": rows["h2d_s"],
             "d2h_s": rows["d2h_s"],
             "speedup_vs_torch": rows["speedup"],
+            "speedup_low": rows["speedup_low"],
+            "speedup_high": rows["speedup_high"],
             "gflops": rows["gflops"],
             "gbps": rows["gbps"],
             "peak_fraction": rows["peak_fraction"],
@@ -163,6 +172,9 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "flops": rows["flops"],
             "bytes": rows["bytes"],
             "max_abs_err": rows["max_abs_err"],
+            "max_rel_err": rows["max_rel_err"],
+            "q1_s": rows["q1_s"],
+            "q3_s": rows["q3_s"],
             "machine": rows["machine"],
             "run_id": rows["run_id"],
             "note": rows["error"],
@@ -187,13 +199,13 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         "dtype",
         "implementation",
         "device",
-        "median",
-        "IQR",
-        "vs torch",
+        "median ± IQR/2",
+        "vs torch (IQR range)",
         "GFLOP/s",
         "GB/s",
         "of peak",
         "first call",
+        "max abs / rel error",
         "rounds",
         "status",
     ]
@@ -209,13 +221,13 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             r["dtype"],
             r["implementation"],
             r["device"],
-            fmt_time(r["median_s"]) if ok else "",
-            fmt_time(r["iqr_s"]) if ok else "",
-            fmt_num(r["speedup_vs_torch"], 3, "×") if ok else "",
+            f"{fmt_time(r['median_s'])} ± {fmt_time(r['iqr_s'] / 2)}" if ok else STATUS_LABEL[r["status"]],
+            _speedup_text(r) if ok else "",
             fmt_num(r["gflops"]) if ok else "",
             fmt_num(r["gbps"]) if ok else "",
             f"{r['peak_fraction']:.0%} {r['bound']}" if ok and pd.notna(r["peak_fraction"]) else "",
             fmt_time(r["first_call_s"]),
+            _error_text(r),
             "" if pd.isna(r["rounds"]) else str(int(r["rounds"])),
             STATUS_LABEL[r["status"]] + (f": {r['note']}" if r["note"] and not ok else ""),
         ]
@@ -231,6 +243,23 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             line.insert(headers.index("h2d + d2h"), transfers)
         out.append(line)
     return headers, out
+
+
+def _speedup_text(r) -> str:
+    if pd.isna(r["speedup_vs_torch"]):
+        return ""
+    text = fmt_num(r["speedup_vs_torch"], 3, "×")
+    if pd.notna(r["speedup_low"]) and pd.notna(r["speedup_high"]):
+        text += f" ({r['speedup_low']:.3g}–{r['speedup_high']:.3g})"
+    return text
+
+
+def _error_text(r) -> str:
+    """Largest absolute and relative error against the float64 reference."""
+    if pd.isna(r["max_abs_err"]):
+        return ""
+    rel = "" if pd.isna(r["max_rel_err"]) else f" / {r['max_rel_err']:.1e}"
+    return f"{r['max_abs_err']:.1e}{rel}"
 
 
 # -- plots -----------------------------------------------------------------------
@@ -255,7 +284,7 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
             for (impl, device), line in part.groupby(["implementation", "device"], sort=True):
                 line = line.sort_values("size")
                 style = "--" if device == "cuda" else "-"
-                ax.plot(
+                (handle,) = ax.plot(
                     line["size"],
                     line["median_s"],
                     style,
@@ -264,6 +293,11 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                     # GPU lines name the device they ran on.
                     label=f"{impl} ({device if device == 'cpu' else ', '.join(line['machine'].unique())})",
                     linewidth=2.2 if impl == "torch" else 1.4,
+                )
+                # The band spans the rounds' interquartile range: where bands
+                # overlap, the two implementations are not told apart.
+                ax.fill_between(
+                    line["size"], line["q1_s"], line["q3_s"], color=handle.get_color(), alpha=0.18, linewidth=0
                 )
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -328,19 +362,118 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
     return [name]
 
 
+def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
+    """Speedup over torch, implementation x case, one map per dtype and
+    device; cells that hold no time say why (a failure, over budget)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = []
+    measured = table[table["status"] != "unavailable"]
+    for (dtype, device), part in measured.groupby(["dtype", "device"], sort=True):
+        if part["speedup_vs_torch"].notna().sum() < 2:
+            continue
+        cases = list(dict.fromkeys(part.sort_values(["family", "size"])["case"]))
+        impls_ = sorted(set(part["implementation"]), key=lambda i: (i == "torch", i))
+        grid = np.full((len(impls_), len(cases)), np.nan)
+        labels = [["" for _ in cases] for _ in impls_]
+        for _, r in part.iterrows():
+            i, j = impls_.index(r["implementation"]), cases.index(r["case"])
+            if r["status"] == "ok" and pd.notna(r["speedup_vs_torch"]):
+                grid[i, j] = math.log2(r["speedup_vs_torch"])
+                labels[i][j] = f"{r['speedup_vs_torch']:.2g}×"
+            else:
+                labels[i][j] = STATUS_LABEL[r["status"]].lower()
+        limit = max(1.0, float(np.nanmax(np.abs(grid))))
+        fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(cases), 0.9 + 0.42 * len(impls_)))
+        cmap = matplotlib.colormaps["RdYlGn"].copy()
+        cmap.set_bad("#e9ecef")
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+        for i in range(len(impls_)):
+            for j in range(len(cases)):
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(cases)), cases, rotation=35, ha="right", fontsize=7)
+        ax.set_yticks(range(len(impls_)), impls_, fontsize=7)
+        bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+        step = max(1, math.ceil(2 * math.floor(limit) / 8))  # at most ~9 labels
+        ticks = list(range(-math.floor(limit), math.floor(limit) + 1, step))
+        bar.set_ticks(ticks, labels=[f"{2.0**t:g}×" for t in ticks], fontsize=7)
+        ax.set_title(f"{op}: speedup over torch ({dtype}, {device}; green is faster)", fontsize=9)
+        fig.tight_layout()
+        name = f"{op}-heatmap-{dtype}-{device}.png"
+        fig.savefig(out_dir / name, dpi=80)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
+    """The op's headline cases (or every case, without headlines) across all
+    stored runs, one line per implementation: drift and regressions at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.compare import history
+
+    rows = pd.DataFrame(history(dbs, op))
+    if rows.empty or rows["run_id"].nunique() < 2:
+        return []
+    import impls
+
+    try:
+        headline = set(impls.spec(op).headline)
+    except KeyError:
+        headline = set()
+    if headline & set(rows["case_name"]):
+        rows = rows[rows["case_name"].isin(headline)]
+    order = list(dict.fromkeys(rows.sort_values("started")["run_id"]))
+    panels = list(rows.groupby(["case_name", "dtype", "device"], sort=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
+    for ax, ((case, dtype, device), part) in zip(axes[0], panels):
+        for impl, line in part.groupby("impl", sort=True):
+            xs = [order.index(r) for r in line["run_id"]]
+            ax.plot(xs, line["median_s"], marker="o", markersize=3, label=impl)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(order)), [r[:8] for r in order], rotation=45, fontsize=6)
+        ax.set_title(f"{case} ({dtype}, {device})", fontsize=9)
+        ax.set_ylabel("median [s]")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{op}: medians across stored runs (oldest left)", fontsize=9)
+    fig.tight_layout()
+    name = f"{op}-history.png"
+    fig.savefig(out_dir / name, dpi=72)
+    plt.close(fig)
+    return [name]
+
+
 # -- HTML --------------------------------------------------------------------------
 CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto; max-width: 1200px;
        color: #1d2733; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #dde3ea; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; display: block; overflow-x: auto;
+        max-width: 100%; }
 th, td { border: 1px solid #dde3ea; padding: .25em .55em; text-align: right; vertical-align: top; }
+td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 12em; }
 th { background: #f3f6f9; } td.l, th.l { text-align: left; }
 .ok { color: #176b2c; } .mismatch, .error { color: #fff; background: #b3261e; font-weight: 600; }
 .over_budget { color: #7a5200; background: #fff4d6; } .unavailable { color: #77808a; background: #f4f4f4; }
 .best { font-weight: 700; background: #e7f6ea; }
 .note { color: #56606b; font-size: .85em; } img { max-width: 100%; border: 1px solid #eef1f4; }
 nav a { margin-right: 1em; } code { background: #f3f6f9; padding: 0 .2em; }
+.badge { display: inline-block; border-radius: .8em; padding: 0 .55em; margin: .1em .15em; font-size: .8em;
+         white-space: nowrap; }
+.badge.ok { background: #e7f6ea; } .badge.mismatch, .badge.error, .badge.crashed, .badge.timeout {
+         background: #b3261e; color: #fff; }
+.badge.over_budget { background: #fff4d6; } .badge.unavailable { background: #eceff2; color: #56606b; }
+.crashed, .timeout { color: #fff; background: #b3261e; font-weight: 600; }
+table.grid td { text-align: left; } .winner { font-weight: 700; } .speedup { color: #176b2c; font-weight: 600; }
 .nogpu { color: #56606b; background: #f4f4f4; border-left: 3px solid #b9c2cc; padding: .5em .8em; }
 """
 
@@ -395,6 +528,51 @@ def _runs_html(runs: list[dict]) -> str:
     return _html_table(headers, rows)
 
 
+def _badges(group: pd.DataFrame) -> str:
+    """Counts of measurements by status, unavailable ones with their reasons."""
+    out = []
+    for status in ("ok", *FAILED, "over_budget", "unavailable"):
+        part = group[group["status"] == status]
+        if part.empty:
+            continue
+        label = "pass" if status == "ok" else STATUS_LABEL[status].lower()
+        title = ""
+        if status != "ok":
+            reasons = sorted(set(part["error"].dropna().map(lambda e: str(e).split(";")[0][:80])))
+            title = f" title='{html.escape('; '.join(reasons[:5]), quote=True)}'"
+            if status == "unavailable" and reasons:
+                label += f" ({html.escape(', '.join(sorted(set(reasons)))[:60])})"
+        out.append(f"<span class='badge {status}'{title}>{len(part)} {label}</span>")
+    return "".join(out)
+
+
+def _grid_html(frame: pd.DataFrame, ops: list[str]) -> str:
+    """Ops x devices: the implementation fastest on most cases, its speedup
+    over torch (geometric mean over those cases), and status badges."""
+    devices = sorted(set(frame["device"]))
+    head = "<th class='l'>op</th>" + "".join(f"<th class='l'>{html.escape(d)}</th>" for d in devices)
+    rows = []
+    for op in ops:
+        cells = [f"<td class='l'><a href='{op}.html'>{html.escape(op)}</a></td>"]
+        for device in devices:
+            group = frame[(frame["op"] == op) & (frame["device"] == device)]
+            ok = group[group["status"] == "ok"]
+            winner = ""
+            if not ok.empty:
+                wins = ok.loc[ok.groupby(["case_name", "dtype"])["median_s"].idxmin()]
+                name = wins["impl"].value_counts().idxmax()
+                speedups = wins[wins["impl"] == name]["speedup"].dropna()
+                speed = ""
+                if len(speedups):
+                    mean = math.exp(sum(math.log(v) for v in speedups) / len(speedups))
+                    speed = f" <span class='speedup'>{mean:.3g}× vs torch</span>"
+                count = f"fastest on {int((wins['impl'] == name).sum())} of {len(wins)} cases"
+                winner = f"<span class='winner'>{html.escape(name)}</span>{speed} <span class='note'>{count}</span><br>"
+            cells.append(f"<td class='l'>{winner}{_badges(group)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class='grid'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def _fastest_rows(table: pd.DataFrame) -> set:
     """Index labels of the fastest correct row of each case, dtype and device."""
     ok = table[table["status"] == "ok"]
@@ -406,9 +584,19 @@ def _unavailable_note(frame: pd.DataFrame, op: str) -> str:
     part = frame[frame["op"] == op]
     lines = []
     for device, group in part.groupby("device"):
-        if (group["status"] == "unavailable").all():
+        missing = group[group["status"] == "unavailable"]
+        if missing.empty:
+            continue
+        if len(missing) == len(group):
             reasons = ", ".join(sorted(set(group["error"].dropna())))
             lines.append(f"<p class='note'>{html.escape(device)}: not measured here ({html.escape(reasons)}).</p>")
+            continue
+        for impl, rows in missing.groupby("impl"):
+            reasons = ", ".join(sorted(set(rows["error"].dropna())))
+            lines.append(
+                f"<p class='note'>{html.escape(impl)} on {html.escape(device)}: not measured "
+                f"({html.escape(reasons)}).</p>"
+            )
     return "".join(lines)
 
 
@@ -422,7 +610,7 @@ def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
         if (group["status"] == "unavailable").all():
             continue  # nothing could run on this device here; the note below the table says why
         ok = group[group["status"] == "ok"]
-        failed = group[group["status"].isin(["mismatch", "error"])]
+        failed = group[group["status"].isin(FAILED)]
         if ok.empty:
             best = ["no correct measurement", "", "", ""]
         else:
@@ -475,17 +663,28 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
     )
 
     index = ["<h1>Kernel Arena</h1>", provenance]
+    if ops:
+        index += [
+            "<h2>Summary</h2>",
+            "<p class='note'>Per op and device: the implementation fastest on the most cases, its speedup over "
+            "stock torch (geometric mean over the cases it wins), and every measurement's status.</p>",
+            _grid_html(frame, ops),
+        ]
     for op in ops:
         table = op_table(frame, op)
-        headers, rows = _display_rows(table)
+        # Cells that could not run here are listed once, under the table, not row by row.
+        shown = table[table["status"] != "unavailable"]
+        headers, rows = _display_rows(shown)
         fastest = _fastest_rows(table)
         classes = []
-        for label, r in table.iterrows():
+        for label, r in shown.iterrows():
             row_cls = ["best" if label in fastest else "" for _ in headers]
             row_cls[headers.index("status")] = r["status"]
             classes.append(row_cls)
         images = plot_op(table, op, plots_dir)
         roofline = plot_roofline(table, op, plots_dir, runs)
+        heatmaps = plot_heatmap(table, op, plots_dir)
+        history = plot_history(dbs, op, plots_dir)
         m_headers, m_rows, m_classes = _matrix(frame, op)
         import impls
 
@@ -498,12 +697,18 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             provenance,
             f"<pre class='note'>{html.escape(doc)}</pre>" if doc else "",
             f"<p><a href='{gpu_report.page_name(op)}'>CPU against GPU</a></p>",
+            *(["<h2>Speedup over torch</h2>"] if heatmaps else []),
+            *(f"<p><img src='plots/{name}' alt='{op} speedup heatmap'></p>" for name in heatmaps),
+            "<h2>Time against problem size</h2>",
+            "<p class='note'>Lines are medians; bands span the rounds' interquartile range.</p>",
+            *(f"<p><img src='plots/{name}' alt='{op} time against problem size'></p>" for name in images),
             "<h2>Results</h2>",
             _html_table(headers, rows, classes),
-            "<h2>Time against problem size</h2>",
-            *(f"<p><img src='plots/{name}' alt='{op} time against problem size'></p>" for name in images),
+            _unavailable_note(frame, op),
             *(["<h2>Roofline</h2>"] if roofline else []),
             *(f"<p><img src='plots/{name}' alt='{op} roofline'></p>" for name in roofline),
+            *(["<h2>History</h2>"] if history else []),
+            *(f"<p><img src='plots/{name}' alt='{op} history across runs'></p>" for name in history),
             "<h2>Correctness matrix</h2>",
             _html_table(m_headers, m_rows, m_classes),
             "<h2>Runs</h2>",
@@ -513,7 +718,8 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         page.write_text(_page(f"{op} — Kernel Arena", "\n".join(body), nav))
         (out_dir / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
         table.drop(columns=["family"]).to_csv(out_dir / f"{op}.csv", index=False)
-        written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv", *(plots_dir / n for n in images + roofline)]
+        written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv"]
+        written += [plots_dir / n for n in images + roofline + heatmaps + history]
         written += gpu_report.write_page(frame, op, runs, out_dir, nav, f"<p class='note'>{source}.</p>")
 
         s_headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
