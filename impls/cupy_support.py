@@ -39,8 +39,13 @@ THREADS = 256
 # of an H100, and within the 65535 limit of grid y and z. Read at call time,
 # so the emulator tests can lower it to exercise the loops.
 MAX_BLOCKS = 65535
-# Shared memory a block may use without opting in to more (all CUDA GPUs).
+# Shared memory a block may use without opting in to more (all CUDA GPUs),
+# and the part of it a kernel launched with dynamic shared memory may ask
+# for: the rest is left to its static __shared__ variables (the NVRTC check
+# in tests/test_cupy_kernels.py holds those kernels to this reserve).
 SHARED_MEMORY_BYTES = 48 * 1024
+STATIC_SHARED_RESERVE = 1024
+DYNAMIC_SHARED_BYTES = SHARED_MEMORY_BYTES - STATIC_SHARED_RESERVE
 
 _cupy = None
 

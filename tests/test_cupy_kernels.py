@@ -10,6 +10,7 @@ a kernel in the result.  A compile error fails the test with NVRTC's log.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,12 @@ from impls import cupy_support
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = ("sm_80", "sm_90")
-# As CuPy compiles a RawModule: its NVRTC_OPTIONS plus what CuPy adds itself.
-OPTIONS = (*cupy_support.NVRTC_OPTIONS, "-ftz=true")
+# As CuPy compiles a RawModule: its NVRTC_OPTIONS plus what CuPy adds itself;
+# and ptxas's resource report (registers, spills, shared memory) in the log.
+OPTIONS = (*cupy_support.NVRTC_OPTIONS, "-ftz=true", "--ptxas-options=-v")
+# Kernels launched with dynamic shared memory: their static __shared__ must fit
+# the reserve the Python side leaves beside it.
+DYNAMIC_SHARED_KERNELS = ("nms_reduce_kernel", "wavenet_stream_kernel<float>", "wavenet_stream_kernel<double>")
 
 
 def _sources() -> list[cupy_support.CudaSource]:
@@ -66,6 +71,23 @@ def compile_with_nvrtc(source: str, name: str, arch: str, name_expressions=()) -
         nvrtc.nvrtcDestroyProgram(program)
 
 
+def ptxas_resources(log: str) -> dict[str, dict[str, int]]:
+    """Per mangled kernel name: registers, spill stores and static shared
+    memory bytes, from ptxas's -v report."""
+    resources: dict[str, dict[str, int]] = {}
+    current = None
+    for line in log.splitlines():
+        if match := re.search(r"Function properties for (\S+)", line):
+            current = resources.setdefault(match.group(1), {"registers": 0, "spill_stores": 0, "smem": 0})
+        elif current is not None and (match := re.search(r"(\d+) bytes spill stores", line)):
+            current["spill_stores"] = int(match.group(1))
+        elif current is not None and (match := re.search(r"Used (\d+) registers", line)):
+            current["registers"] = int(match.group(1))
+            if smem := re.search(r"(\d+) bytes smem", line):
+                current["smem"] = int(smem.group(1))
+    return resources
+
+
 def test_every_cu_file_belongs_to_a_cupy_source():
     """No CUDA C file escapes the check: each is some op's CudaSource."""
     declared = {source.path.resolve() for source in _sources()}
@@ -83,6 +105,8 @@ def test_every_op_has_a_cupy_implementation_with_its_kernels_declared():
     for source in _sources():
         assert source.kernels, source.path
         assert set(source.dtypes) == {"float32", "float64"}, source.path
+    every_expression = {e for source in _sources() for e in source.all_name_expressions()}
+    assert set(DYNAMIC_SHARED_KERNELS) <= every_expression
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -96,6 +120,14 @@ def test_cupy_source_compiles_with_nvrtc(source, arch):
     assert cubin, f"{source.path}: NVRTC produced no cubin for {arch}"
     # Distinct instantiations are distinct kernels.
     assert len(set(lowered.values())) == len(expressions), lowered
+    resources = ptxas_resources(log)
+    for expression, mangled in lowered.items():
+        used = resources.get(mangled)
+        assert used is not None, f"no ptxas report for {expression} ({mangled}):\n{log}"
+        assert used["spill_stores"] == 0, f"{expression} spills registers on {arch}: {used}"
+        assert used["smem"] <= cupy_support.SHARED_MEMORY_BYTES, f"{expression}: {used}"
+        if expression in DYNAMIC_SHARED_KERNELS:
+            assert used["smem"] <= cupy_support.STATIC_SHARED_RESERVE, f"{expression}: {used}"
 
 
 def test_nvrtc_check_fails_on_a_broken_kernel():

@@ -7,16 +7,16 @@ boxes 64 at a time.  Only the kept flags' positions come back through
 from pathlib import Path
 
 from impls import cupy_support
-from impls.cupy_support import SHARED_MEMORY_BYTES, CudaSource, i64
+from impls.cupy_support import DYNAMIC_SHARED_BYTES, CudaSource, i64
 from impls.registry import register
 
 KERNELS = CudaSource(Path(__file__).with_name("cupy_kernels.cu"), ("nms_mask_kernel<{T}>", "nms_reduce_kernel"))
 
 BOXES_PER_WORD = 64  # kBoxesPerWord in cupy_kernels.cu
 REDUCE_THREADS = 256  # the reduction's one block; must be >= BOXES_PER_WORD
-# The reduction keeps one bit per box in shared memory, next to 520 bytes of
-# its own: 6016 words, 385 024 boxes (whose mask alone would take 18.5 GB).
-MAX_WORDS = (SHARED_MEMORY_BYTES - 1024) // 8
+# The reduction keeps one bit per box in dynamic shared memory: 6016 words,
+# 385 024 boxes (whose mask alone would take 18.5 GB).
+MAX_WORDS = DYNAMIC_SHARED_BYTES // 8
 MAX_BOXES = MAX_WORDS * BOXES_PER_WORD
 
 

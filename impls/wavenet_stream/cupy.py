@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from impls import cupy_support
-from impls.cupy_support import SHARED_MEMORY_BYTES, CudaSource, i64
+from impls.cupy_support import DYNAMIC_SHARED_BYTES, CudaSource, i64
 from impls.registry import register
 
 KERNELS = CudaSource(Path(__file__).with_name("cupy_kernels.cu"), ("wavenet_stream_kernel<{T}>",))
@@ -25,10 +25,10 @@ def wavenet_stream(x, weights, biases, dilations):
     if steps == 0 or layers == 0:
         return x.copy()  # no steps: an empty y; no layers: y = x
     shared_bytes = 4 * channels * x.itemsize  # state, the queue's output and h (2C)
-    if shared_bytes > SHARED_MEMORY_BYTES:
+    if shared_bytes > DYNAMIC_SHARED_BYTES:
         raise ValueError(
             f"x has C = {channels} channels; the cupy wavenet_stream keeps 4C values of a step in shared memory "
-            f"({SHARED_MEMORY_BYTES} bytes) and handles at most C = {SHARED_MEMORY_BYTES // (4 * x.itemsize)} "
+            f"({DYNAMIC_SHARED_BYTES} bytes) and handles at most C = {DYNAMIC_SHARED_BYTES // (4 * x.itemsize)} "
             f"in {x.dtype}"
         )
     # (layers, 2C, C, 2) -> (layers, 2 taps, C inputs, 2C outputs) -> (layers, 2C, 2C):
