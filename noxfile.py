@@ -53,8 +53,18 @@ def _python(session: nox.Session) -> str:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The correctness matrix and the harness's own tests (pytest options after --)."""
-    session.run(_python(session), "-m", "pytest", *session.posargs, external=True)
+    """The correctness matrix and the harness's own tests (pytest options after --),
+    then the numba_cuda kernels under Numba's CUDA simulator."""
+    python = _python(session)
+    session.run(python, "-m", "pytest", *session.posargs, external=True)
+    # A process of its own: NUMBA_ENABLE_CUDASIM must be set before numba is
+    # imported and turns numba.cuda into the simulator for the whole process,
+    # so it must not reach the run above.  --simulator cuts the cases to what
+    # Python threads can run in a couple of minutes (see tests/test_matrix.py).
+    session.run(
+        python, "-m", "pytest", "tests/test_matrix.py", "tests/test_numba_cuda.py", "--backend", "numba_cuda",
+        "--simulator", "-q", env={"NUMBA_ENABLE_CUDASIM": "1"}, external=True,
+    )
 
 
 @nox.session(venv_backend="none")
