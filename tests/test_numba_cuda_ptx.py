@@ -3,9 +3,11 @@ types its launcher passes -- no GPU needed, only NVVM.
 
 The simulator run (tests/test_matrix.py under NUMBA_ENABLE_CUDASIM=1) checks
 what the kernels compute, but it executes them as Python: a kernel that Numba
-cannot type for the GPU (a float64 literal in a shared-array shape, a
+cannot type for the GPU (a shared-array shape computed in the kernel, a
 mixed-signedness integer op, an unsupported call) would pass there and fail
-on the first real launch.  Compiling each one here closes that gap.
+on the first real launch.  Compiling each one here closes that gap; it caught
+the two-argument min/max that Numba 0.66-0.68 cannot compile for CUDA
+(numba/numba#10753) and a shared-array shape that was not a constant.
 """
 
 from __future__ import annotations
