@@ -69,10 +69,19 @@ def _ensure_chromium(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The correctness matrix and the harness's own tests (pytest options after --)."""
+    """The correctness matrix and the harness's own tests (pytest options after --),
+    then the numba_cuda kernels under Numba's CUDA simulator."""
     python = _python(session)
     _ensure_chromium(session)
     session.run(python, "-m", "pytest", *session.posargs, external=True)
+    # A process of its own: NUMBA_ENABLE_CUDASIM must be set before numba is
+    # imported and turns numba.cuda into the simulator for the whole process,
+    # so it must not reach the run above.  --simulator cuts the cases to what
+    # Python threads can run in a couple of minutes (see tests/test_matrix.py).
+    session.run(
+        python, "-m", "pytest", "tests/test_matrix.py", "tests/test_numba_cuda.py", "--backend", "numba_cuda",
+        "--simulator", "-q", env={"NUMBA_ENABLE_CUDASIM": "1"}, external=True,
+    )
 
 
 @nox.session(venv_backend="none")

@@ -14,18 +14,34 @@ import impls
 from conftest import selected_implementations
 
 
+def _simulated_cases(spec):
+    """Under the CUDA simulator (--simulator) every GPU thread is a Python
+    thread, so the benchmark cases are each family's smallest small case, in
+    the op's first dtype only: nms keeps its 100-box cases (two 64-box tiles,
+    so the mask and the reduction cross tiles) and drops the 1000-box ones
+    (~10 s a call simulated); box_iou's 100 x 100 takes ~10 s a dtype.  The
+    other dtypes still run every edge case, and tests/test_numba_cuda_ptx.py
+    compiles every kernel in every dtype."""
+    smallest = {}
+    for case in spec.cases:
+        if case.small and (case.family not in smallest or case.size < smallest[case.family].size):
+            smallest[case.family] = case
+    return [case for case in spec.cases if case in smallest.values()]
+
+
 def _params(config, kind):
     quick = config.getoption("--quick")
+    simulator = config.getoption("--simulator")
     params = []
     for impl in selected_implementations(config):
         spec = impl.spec
         dtypes = [d for d in spec.dtypes if impl.supports(d)]
         marks = [pytest.mark.gpu] if impl.device == "cuda" else []
         if kind == "case":
-            for case in spec.cases:
+            for case in _simulated_cases(spec) if simulator else spec.cases:
                 if (impl.small_only or quick) and not case.small:
                     continue
-                for dtype in dtypes:
+                for dtype in dtypes[:1] if simulator else dtypes:
                     params.append(
                         pytest.param(impl, case.name, dtype, id=f"{impl.key}-{case.name}-{dtype}", marks=marks)
                     )
