@@ -15,15 +15,25 @@ from pathlib import Path
 import pandas as pd
 
 from bench.peaks import fraction_of_peak
-from bench.store import Store
+from bench.store import FAILURES, Store
 
 STATUS_LABEL = {
     "ok": "ok",
     "mismatch": "MISMATCH",
     "error": "ERROR",
+    "crashed": "CRASHED",
+    "timeout": "TIMEOUT",
     "over_budget": "over budget",
     "unavailable": "unavailable",
 }
+# Columns that hold a measured time or a figure derived from one: blank
+# wherever the status is not ok, so that no table, CSV or plot shows a
+# failure as a time.
+TIMED_COLUMNS = ("min_s", "median_s", "q1_s", "q3_s", "iqr_s", "mean_s", "stdev_s", "rounds", "number")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABEL.get(status, str(status).upper())
 
 
 # -- loading -------------------------------------------------------------------
@@ -54,6 +64,12 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
         return runs, frame
     started = {r["run_id"]: r["started"] for r in runs}
     frame["started"] = frame["run_id"].map(started)
+    failed = frame["status"] != "ok"
+    for column in TIMED_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype(float).mask(failed)
+    # A failed call's duration is no result either (over budget keeps it: how long before it was stopped).
+    frame["first_call_s"] = frame["first_call_s"].astype(float).mask(frame["status"].isin(FAILURES))
     frame = frame.sort_values(["started", "id"]).drop_duplicates(
         ["op", "impl", "device", "case_name", "dtype"], keep="last"
     )
@@ -121,7 +137,7 @@ def cell_text(row) -> str:
     """What a table cell says: the time if it was measured, else the status."""
     if row["status"] == "ok":
         return fmt_time(row["median_s"])
-    return STATUS_LABEL[row["status"]]
+    return status_label(row["status"])
 
 
 # -- tables ----------------------------------------------------------------------
@@ -200,8 +216,8 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             fmt_num(r["gbps"]) if ok else "",
             f"{r['peak_fraction']:.0%} {r['bound']}" if ok and pd.notna(r["peak_fraction"]) else "",
             fmt_time(r["first_call_s"]),
-            "" if pd.isna(r["rounds"]) else str(int(r["rounds"])),
-            STATUS_LABEL[r["status"]] + (f": {r['note']}" if r["note"] and not ok else ""),
+            "" if pd.isna(r["rounds"]) or not ok else str(int(r["rounds"])),
+            status_label(r["status"]) + (f": {r['note']}" if r["note"] and not ok else ""),
         ]
         if "rate" in headers:
             rate = ""
@@ -309,7 +325,7 @@ h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #dde3e
 table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; }
 th, td { border: 1px solid #dde3ea; padding: .25em .55em; text-align: right; vertical-align: top; }
 th { background: #f3f6f9; } td.l, th.l { text-align: left; }
-.ok { color: #176b2c; } .mismatch, .error { color: #fff; background: #b3261e; font-weight: 600; }
+.ok { color: #176b2c; } .mismatch, .error, .crashed, .timeout { color: #fff; background: #b3261e; font-weight: 600; }
 .over_budget { color: #7a5200; background: #fff4d6; } .unavailable { color: #77808a; background: #f4f4f4; }
 .best { font-weight: 700; background: #e7f6ea; }
 .note { color: #56606b; font-size: .85em; } img { max-width: 100%; border: 1px solid #eef1f4; }
@@ -392,7 +408,7 @@ def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
         if (group["status"] == "unavailable").all():
             continue  # nothing could run on this device here; the note below the table says why
         ok = group[group["status"] == "ok"]
-        failed = group[group["status"].isin(["mismatch", "error"])]
+        failed = group[group["status"].isin(FAILURES)]
         if ok.empty:
             best = ["no correct measurement", "", "", ""]
         else:
