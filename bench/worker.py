@@ -351,6 +351,10 @@ class _Watched:
         self._calls = 0
         self._checks = 0
         self._called_at = 0.0
+        # The timed loop's own lookups: plain attributes, not __getattr__, which
+        # costs a failed lookup and a call (~0.5 us, a tenth of a 5 us kernel).
+        self.call = impl.call
+        self.synchronize = impl.synchronize
 
     def __getattr__(self, name):
         return getattr(self._impl, name)
@@ -414,6 +418,14 @@ def serve(conn, options: dict) -> None:
         threads = machine.configure_threads(options["threads"]) if options["threads"] else None
         for path in options["plugins"]:
             impls.load_plugin(path)
+        if options["device"] == "cuda":
+            import torch
+
+            if torch.cuda._is_in_bad_fork():
+                raise RuntimeError(
+                    "CUDA was initialised in the fork server this worker was forked from (some module used the "
+                    "GPU when imported); CUDA cannot work here. Run with --in-process, or fix that import"
+                )
         try:
             impl = impls.get(options["op"], options["name"], options["device"])
         except KeyError:

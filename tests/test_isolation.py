@@ -385,14 +385,18 @@ def test_a_run_killed_with_sigkill_resumes_to_the_cells_of_an_uninterrupted_run(
     assert result.returncode == 0 and _cells(db, run_id) == resumed
 
 
-def test_sigterm_marks_the_run_interrupted_and_ends_its_workers(tmp_path):
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_path, how):
     db = tmp_path / "r.sqlite"
-    proc = _start(
-        "run", "--op", "nms", "--quick", "--device", "cpu", "--min-time", "0.01", "--no-peaks", "--db", str(db)
-    )
+    proc = _start("run", "--op", "nms", "--device", "cpu", "--min-time", "0.01", "--no-peaks", "--db", str(db))
     _wait_for_measurements(db, 3, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 128 + signal.SIGTERM
+    if how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    else:  # a terminal's Ctrl-C reaches the whole process group: workers and fork server leave it to the runner
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) in (-signal.SIGINT, 128 + signal.SIGINT, 1)
+        assert "KeyboardInterrupt" in proc.stderr.read()
     assert _wait_until_group_gone(proc.pid) == []
     store = Store(db)
     (run,) = store.runs()
