@@ -323,6 +323,16 @@ def _worth_passing_on(printed: str) -> list[str]:
 
 
 # -- the worker's side ----------------------------------------------------------------------
+def _volunteer_for_the_oom_killer() -> None:
+    """An implementation that exhausts memory should lose its worker (a
+    ``crashed`` cell, killed by SIGKILL), not the runner: raise this
+    process's standing with the kernel's OOM killer."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text("500")
+    except OSError:
+        pass
+
+
 def _die_with_parent() -> None:
     """Have the kernel SIGKILL this worker when its parent ends.  The parent
     is the fork server, which exits when the runner does (SIGKILL included);
@@ -394,6 +404,7 @@ def serve(conn, options: dict) -> None:
     """A worker's life: set up as the runner did, then measure one cell per request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle: it ends its workers
     _die_with_parent()
+    _volunteer_for_the_oom_killer()
     # What the implementation prints goes to the worker's log (the runner passes
     # it on), never into the runner's stdout, which may be --json output.
     log = open(options["log"], "a", buffering=1)  # noqa: SIM115 - open for the process's life

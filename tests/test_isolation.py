@@ -306,6 +306,36 @@ def test_budget_alarm_stops_python_code_inside_a_worker_and_skips_larger_cases(t
     assert len(runner.worker_startups) == 1  # one worker for the implementation's every case
 
 
+def test_an_implementation_that_raised_gets_a_fresh_process_for_its_next_case(tmp_path, monkeypatch):
+    # The CPU stand-in for a CUDA error, which poisons its process's context for good.
+    impls.ops()
+    monkeypatch.setattr(registry, "_IMPLS", dict(registry._IMPLS))
+    plugin = tmp_path / "poisons.py"
+    plugin.write_text(
+        textwrap.dedent("""
+        import impls
+
+        _poisoned = []
+
+        @impls.register("nms", backend="numpy", name="poisons")
+        def poisons(boxes, scores, iou_threshold, score_threshold=None):
+            if _poisoned:
+                raise RuntimeError("still poisoned by an earlier call")
+            _poisoned.append(True)
+            raise RuntimeError("illegal memory access")
+    """)
+    )
+    impls.load_plugin(plugin)
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
+    config = RunConfig(ops=["nms"], names=["poisons"], quick=True, plugins=(str(plugin),))
+    rows = Runner(store, run_id, config).run()
+    assert len(rows) == 4 and all("RuntimeError: illegal memory access" in r["error"] for r in rows)
+    config.in_process = True  # one process: the later cases inherit the damage
+    rows = Runner(store, run_id, config).run()
+    assert sum("still poisoned" in r["error"] for r in rows) == 3
+
+
 def test_a_worker_cannot_see_implementations_registered_only_in_the_parent(tmp_path, monkeypatch):
     impls.ops()
     monkeypatch.setattr(registry, "_IMPLS", dict(registry._IMPLS))
