@@ -313,7 +313,10 @@ def _take_stored_settings(args) -> None:
         )
     settings = run["settings"] or {}
     if "ops" not in settings:  # stored before the selection was: read it back from the command line
-        old = _parser().parse_args(settings.get("argv") or ["run"])
+        try:
+            old = _parser().parse_args(settings.get("argv") or ["run"])
+        except SystemExit:
+            raise ValueError(f"run {args.resume} stored neither its selection nor a readable command line") from None
         settings = {**{key: getattr(old, option, None) for key, option in _RESUMED}, **settings}
     for key, option in _RESUMED:
         if key in settings:

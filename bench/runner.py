@@ -42,7 +42,11 @@ class RunConfig:
     # Run implementations here rather than in worker processes (debugging;
     # a crash or a hang then takes the run down).
     in_process: bool = False
-    threads: int | None = None  # the thread settings workers apply (None: leave them as they are)
+    # The thread count workers apply (None: leave them as they are). Workers are
+    # forked from a server that inherits this process's environment: call
+    # machine.preset_thread_env(threads) before importing torch, as the CLI does,
+    # so that variables read at library load (OMP_WAIT_POLICY) match too.
+    threads: int | None = None
     plugins: tuple[str, ...] = ()  # plugin files workers load, as the parent did
 
     def cases(self, spec: impls.OpSpec) -> list[impls.Case]:
