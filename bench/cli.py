@@ -384,7 +384,7 @@ def _run(args, threads) -> int:
             return 2
         stored = run["settings"] or {}
         resumed = [*stored.get("resumed", []), {"argv": sys.argv[1:], "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]
-        settings = {**stored, "resumed": resumed}
+        settings = {**settings, **stored, "resumed": resumed}  # keys an older run lacks: as resumed now
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminated)
     started = time.monotonic()
