@@ -435,6 +435,27 @@ def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_pa
     store.close()
 
 
+def test_resume_reads_an_older_runs_selection_from_its_command_line(tmp_path):
+    from bench import machine
+
+    store = Store(tmp_path / "r.sqlite")
+    argv = ["run", "--op", "box_iou", "--quick", "--device", "cpu", "--min-time", "0.01", "--no-peaks"]
+    run_id = store.start_run(
+        machine=machine.machine_info(), versions={}, threads={}, settings={"argv": argv}, git_commit=None
+    )
+    store.finish_run(run_id, "interrupted")
+    store.close()
+    result = _cli("run", "--resume", run_id, "--db", str(tmp_path / "r.sqlite"), "--json")
+    assert result.returncode == 0, result.stderr
+    cells = _cells(tmp_path / "r.sqlite", run_id)
+    assert {c[:3] for c in cells} == {
+        ("box_iou", i.name, "cpu") for i in impls.implementations(op="box_iou", device="cpu")
+    }
+    assert {c[3] for c in cells} == {"100x100"}
+    (run,) = Store(tmp_path / "r.sqlite").runs()
+    assert run["status"] == "complete" and run["settings"]["ops"] == ["box_iou"] and run["settings"]["quick"]
+
+
 def test_resume_refuses_a_run_that_is_still_being_written(tmp_path):
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(
