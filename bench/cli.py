@@ -93,6 +93,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the run's measurements as JSON instead of a table")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary at the end")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the implementations in this process instead of one worker process each (for debugging: a "
+        "crash or a hang then ends the run)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish an interrupted run: measure only the cells it lacks, with its stored settings (selection, "
+        "budget, seed, plugins, threads), into the same run of --db",
+    )
     plugin_option(p)
 
     p = sub.add_parser(
@@ -191,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "resume", None):
+        try:
+            _take_stored_settings(args)  # before the thread settings and the plugins below
+        except (KeyError, ValueError) as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
     threads = getattr(args, "threads", None) or os.cpu_count()
     if threads < 1:
         print("error: --threads must be at least 1", file=sys.stderr)
@@ -264,12 +282,69 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def _run(args, threads) -> int:
-    from bench import machine
-    from bench.runner import RunConfig, run_benchmarks
+# What `run --resume` takes back from a stored run: its settings key, and the option it sets.
+_RESUMED = (
+    ("ops", "op"),
+    ("backends", "backend"),
+    ("devices", "device"),
+    ("names", "impl"),
+    ("dtypes", "dtype"),
+    ("quick", "quick"),
+    ("budget", "budget"),
+    ("min_time", "min_time"),
+    ("seed", "seed"),
+    ("plugins", "plugin"),
+    ("threads", "threads"),
+    ("in_process", "in_process"),
+    ("no_peaks", "no_peaks"),
+)
+
+
+def _take_stored_settings(args) -> None:
+    """Set ``args`` to the stored run's settings (``run --resume``)."""
     from bench.store import Store
 
+    if not Path(args.db).exists():
+        raise KeyError(f"no results store at {args.db}")
+    store = Store(args.db)
+    try:
+        run = store.run(args.resume)
+    finally:
+        store.close()
+    if run["status"] == "running":
+        runner = (run["settings"] or {}).get("runner") or {}
+        raise ValueError(
+            f"run {args.resume} is still being written (pid {runner.get('pid', '?')} on {runner.get('host', '?')}); "
+            "stop that process first"
+        )
+    settings = run["settings"] or {}
+    if "ops" not in settings:  # stored before the selection was: read it back from the command line
+        try:
+            old = _parser().parse_args(settings.get("argv") or ["run"])
+        except SystemExit:
+            raise ValueError(f"run {args.resume} stored neither its selection nor a readable command line") from None
+        settings = {**{key: getattr(old, option, None) for key, option in _RESUMED}, **settings}
+    for key, option in _RESUMED:
+        if key in settings:
+            setattr(args, option, settings[key])
+    args.name = run.get("name")
+    print(f"resuming run {args.resume} ({run['status']}) with its stored settings", file=sys.stderr)
+
+
+def _terminated(signum, frame):
+    """SIGTERM/SIGHUP end a run as Ctrl-C does: the run row says interrupted."""
+    raise SystemExit(128 + signum)
+
+
+def _run(args, threads) -> int:
+    import signal
+
+    from bench import machine
+    from bench.runner import RunConfig, run_benchmarks
+    from bench.store import RunBusy, Store
+
     thread_report = machine.configure_threads(threads)
+    plugins = [str(Path(p).resolve()) for p in args.plugin]
     config = RunConfig(
         ops=args.op,
         backends=args.backend,
@@ -281,21 +356,49 @@ def _run(args, threads) -> int:
         min_time=args.min_time if args.min_time is not None else (0.05 if args.quick else 0.2),
         seed=args.seed,
         l2_flush=not args.no_l2_flush,
+        in_process=args.in_process,
+        threads=threads,
+        plugins=tuple(plugins),
     )
     config.selected_ops()  # fail early on an unknown op
+    store = Store(args.db)
     settings = {
         "argv": sys.argv[1:],
+        "ops": config.ops,
+        "backends": config.backends,
+        "devices": config.devices,
+        "names": config.names,
         "budget": config.budget,
         "quick": config.quick,
         "min_time": config.min_time,
         "dtypes": list(config.dtypes),
         "seed": config.seed,
         "l2_flush": config.l2_flush,
-        "plugins": [str(Path(p).resolve()) for p in args.plugin],
+        "plugins": plugins,
+        "threads": threads,
+        "in_process": config.in_process,
+        "no_peaks": args.no_peaks,
     }
-    store = Store(args.db)
+    if args.resume:
+        run = store.run(args.resume)
+        here = machine.machine_info()
+        changed = [k for k in ("cpu", "cores", "gpus") if (run["machine"] or {}).get(k) != here.get(k)]
+        if changed:
+            print(
+                f"error: run {args.resume} was measured on another machine ({', '.join(changed)} differ); "
+                "its missing cells must be measured there",
+                file=sys.stderr,
+            )
+            return 2
+        stored = run["settings"] or {}
+        resumed = [*stored.get("resumed", []), {"argv": sys.argv[1:], "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}]
+        settings = {**settings, **stored, "resumed": resumed}  # keys an older run lacks: as resumed now
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminated)
     started = time.monotonic()
     peaks = None
+    if args.resume and store.run(args.resume).get("peaks"):
+        args.no_peaks = True  # measured when the run started
     if not args.no_peaks:
         from bench.peaks import measure_all_peaks
 
@@ -303,9 +406,23 @@ def _run(args, threads) -> int:
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
         peaks = measure_all_peaks(0.3)
     printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started)
-    run_id, rows = run_benchmarks(
-        store, config, settings=settings, threads=thread_report, name=args.name, on_result=printer, peaks=peaks
-    )
+    try:
+        run_id, rows = run_benchmarks(
+            store,
+            config,
+            settings=settings,
+            threads=thread_report,
+            name=args.name,
+            on_result=printer,
+            peaks=peaks,
+            resume=args.resume,
+            log=None if args.json or args.quiet else (lambda message: print(message, file=sys.stderr)),
+        )
+    except RunBusy as exc:  # another process resumed it first
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.resume:  # the whole run, not only the cells measured now
+        rows = store.measurements([run_id])
     if args.json:
         keys = (
             "op",

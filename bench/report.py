@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.peaks import fraction_of_peak, peaks_for
-from bench.store import Store
+from bench.store import FAILURES, Store
 
 STATUS_LABEL = {
     "ok": "ok",
@@ -26,7 +26,15 @@ STATUS_LABEL = {
     "over_budget": "over budget",
     "unavailable": "unavailable",
 }
-FAILED = ("mismatch", "error", "crashed", "timeout")  # shown as failures wherever a time would be
+FAILED = FAILURES  # shown as failures wherever a time would be
+# Columns that hold a measured time or a figure derived from one: blank
+# wherever the status is not ok, so that no table, CSV or plot shows a
+# failure as a time.
+TIMED_COLUMNS = ("min_s", "median_s", "q1_s", "q3_s", "iqr_s", "mean_s", "stdev_s", "rounds", "number")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABEL.get(status, str(status).upper())
 
 
 # -- loading -------------------------------------------------------------------
@@ -57,6 +65,12 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
         return runs, frame
     started = {r["run_id"]: r["started"] for r in runs}
     frame["started"] = frame["run_id"].map(started)
+    failed = frame["status"] != "ok"
+    for column in TIMED_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype(float).mask(failed)
+    # A failed call's duration is no result either (over budget keeps it: how long before it was stopped).
+    frame["first_call_s"] = frame["first_call_s"].astype(float).mask(frame["status"].isin(FAILURES))
     frame = frame.sort_values(["started", "id"]).drop_duplicates(
         ["op", "impl", "device", "case_name", "dtype"], keep="last"
     )
@@ -140,7 +154,7 @@ def cell_text(row) -> str:
     """What a table cell says: the time if it was measured, else the status."""
     if row["status"] == "ok":
         return fmt_time(row["median_s"])
-    return STATUS_LABEL[row["status"]]
+    return status_label(row["status"])
 
 
 # -- tables ----------------------------------------------------------------------
@@ -221,15 +235,15 @@ def _display_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             r["dtype"],
             r["implementation"],
             r["device"],
-            f"{fmt_time(r['median_s'])} ± {fmt_time(r['iqr_s'] / 2)}" if ok else STATUS_LABEL[r["status"]],
+            f"{fmt_time(r['median_s'])} ± {fmt_time(r['iqr_s'] / 2)}" if ok else status_label(r["status"]),
             _speedup_text(r) if ok else "",
             fmt_num(r["gflops"]) if ok else "",
             fmt_num(r["gbps"]) if ok else "",
             f"{r['peak_fraction']:.0%} {r['bound']}" if ok and pd.notna(r["peak_fraction"]) else "",
             fmt_time(r["first_call_s"]),
             _error_text(r),
-            "" if pd.isna(r["rounds"]) else str(int(r["rounds"])),
-            STATUS_LABEL[r["status"]] + (f": {r['note']}" if r["note"] and not ok else ""),
+            "" if pd.isna(r["rounds"]) or not ok else str(int(r["rounds"])),
+            status_label(r["status"]) + (f": {r['note']}" if r["note"] and not ok else ""),
         ]
         if "rate" in headers:
             rate = ""
@@ -386,7 +400,7 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                 grid[i, j] = math.log2(r["speedup_vs_torch"])
                 labels[i][j] = f"{r['speedup_vs_torch']:.2g}×"
             else:
-                labels[i][j] = STATUS_LABEL[r["status"]].lower()
+                labels[i][j] = status_label(r["status"]).lower()
         limit = max(1.0, float(np.nanmax(np.abs(grid))))
         fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(cases), 0.9 + 0.42 * len(impls_)))
         cmap = matplotlib.colormaps["RdYlGn"].copy()
@@ -462,7 +476,7 @@ table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; displ
 th, td { border: 1px solid #dde3ea; padding: .25em .55em; text-align: right; vertical-align: top; }
 td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 12em; }
 th { background: #f3f6f9; } td.l, th.l { text-align: left; }
-.ok { color: #176b2c; } .mismatch, .error { color: #fff; background: #b3261e; font-weight: 600; }
+.ok { color: #176b2c; } .mismatch, .error, .crashed, .timeout { color: #fff; background: #b3261e; font-weight: 600; }
 .over_budget { color: #7a5200; background: #fff4d6; } .unavailable { color: #77808a; background: #f4f4f4; }
 .best { font-weight: 700; background: #e7f6ea; }
 .note { color: #56606b; font-size: .85em; } img { max-width: 100%; border: 1px solid #eef1f4; }
@@ -535,7 +549,7 @@ def _badges(group: pd.DataFrame) -> str:
         part = group[group["status"] == status]
         if part.empty:
             continue
-        label = "pass" if status == "ok" else STATUS_LABEL[status].lower()
+        label = "pass" if status == "ok" else status_label(status).lower()
         title = ""
         if status != "ok":
             reasons = sorted(set(part["error"].dropna().map(lambda e: str(e).split(";")[0][:80])))
@@ -610,7 +624,7 @@ def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
         if (group["status"] == "unavailable").all():
             continue  # nothing could run on this device here; the note below the table says why
         ok = group[group["status"] == "ok"]
-        failed = group[group["status"].isin(FAILED)]
+        failed = group[group["status"].isin(FAILURES)]
         if ok.empty:
             best = ["no correct measurement", "", "", ""]
         else:

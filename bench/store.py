@@ -4,7 +4,9 @@ A run row holds the machine, versions, thread settings and how the run was
 asked for; a measurement row holds one (implementation, case, dtype) result
 with its statistics, every round, its cost model and its status.  Each row is
 committed on its own (WAL journal), so an interrupted run keeps everything
-measured before the interruption.
+measured before the interruption; a run killed at any moment, SIGKILL
+included, leaves a consistent store.  Several runs may write one store at
+once: writers wait for each other (busy timeout, then retries).
 
 The schema's version is SQLite's ``PRAGMA user_version``.  A new store is
 created at the current version; an older one is brought up to it by the
@@ -16,14 +18,23 @@ from __future__ import annotations
 
 import datetime
 import json
+import random
 import sqlite3
+import time
 import uuid
 from pathlib import Path
+
+from bench.liveness import runner_gone
 
 SCHEMA_VERSION = 2
 DEFAULT_DB = Path("results") / "results.sqlite"
 
-STATUSES = ("ok", "mismatch", "error", "over_budget", "unavailable")
+# ok: checked and timed. mismatch: a wrong answer. error: the implementation
+# raised. crashed: its worker process died (a signal, an exit). timeout: a call
+# would not return and its worker was killed. over_budget: stopped or skipped
+# for time. unavailable: cannot run here.
+STATUSES = ("ok", "mismatch", "error", "crashed", "timeout", "over_budget", "unavailable")
+FAILURES = ("mismatch", "error", "crashed", "timeout")  # a measurement that must never read as a time
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -119,8 +130,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(MIGRATIONS) == SCHEMA_VERSION - 1, "every schema version needs its migration step"
 
 
+class RunBusy(Exception):
+    """The run is being written by a live process."""
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+WRITE_PATIENCE = 300.0  # seconds a write keeps retrying while other writers hold the store
+
+
+def _retrying(write):
+    """Run ``write`` (one transaction), retrying while the store is locked.
+
+    The connection's busy timeout already waits for other writers; SQLite
+    still answers "database is locked" at once where waiting could deadlock,
+    and a long checkpoint by another process can outlast the timeout.
+    Retrying the whole transaction is safe: it either committed or not.
+    """
+    deadline = time.monotonic() + WRITE_PATIENCE
+    pause = 0.01
+    while True:
+        try:
+            return write()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause * (1 + random.random()))  # jittered, so two waiting writers do not collide again
+        pause = min(pause * 2, 1.0)
 
 
 class Store:
@@ -180,30 +219,65 @@ class Store:
     ) -> str:
         started = _now()
         run_id = started.replace(":", "").replace("-", "")[:15] + "-" + uuid.uuid4().hex[:6]
-        with self.db:
-            self.db.execute(
-                "INSERT INTO runs (run_id, name, started, status, git_commit, machine, versions, threads, settings)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    name,
-                    started,
-                    git_commit,
-                    json.dumps(machine),
-                    json.dumps(versions),
-                    json.dumps(threads),
-                    json.dumps(settings),
-                ),
-            )
+        self._write(
+            "INSERT INTO runs (run_id, name, started, status, git_commit, machine, versions, threads, settings)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                name,
+                started,
+                git_commit,
+                json.dumps(machine),
+                json.dumps(versions),
+                json.dumps(threads),
+                json.dumps(settings),
+            ),
+        )
         return run_id
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
-        with self.db:
-            self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (_now(), status, run_id))
+        self._write("UPDATE runs SET finished=?, status=? WHERE run_id=?", (_now(), status, run_id))
+
+    def resume_run(self, run_id: str, settings: dict) -> None:
+        """Claim a stored run to write more of it: mark it running again,
+        under ``settings`` (which name the process now writing it).  Refused
+        (RunBusy) while another live process writes the run; two processes
+        resuming one run at once cannot both claim it (the check and the
+        claim are one write transaction)."""
+
+        def claim():
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock first: no other claim between check and update
+            try:
+                row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                if row is None:
+                    raise KeyError(f"no run {run_id!r} in {self.path}")
+                run = _decode_run(row)
+                if run["status"] == "running":
+                    runner = (run["settings"] or {}).get("runner") or {}
+                    raise RunBusy(
+                        f"run {run_id} is still being written (pid {runner.get('pid', '?')} on "
+                        f"{runner.get('host', '?')}); stop that process first"
+                    )
+                self.db.execute(
+                    "UPDATE runs SET finished=NULL, status='running', settings=? WHERE run_id=?",
+                    (json.dumps(settings), run_id),
+                )
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.commit()
+
+        _retrying(claim)
 
     def set_peaks(self, run_id: str, peaks: dict) -> None:
-        with self.db:
-            self.db.execute("UPDATE runs SET peaks=? WHERE run_id=?", (json.dumps(peaks), run_id))
+        self._write("UPDATE runs SET peaks=? WHERE run_id=?", (json.dumps(peaks), run_id))
+
+    def _write(self, sql: str, parameters: tuple) -> None:
+        def write():
+            with self.db:
+                self.db.execute(sql, parameters)
+
+        _retrying(write)
 
     def runs(self) -> list[dict]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY started, rowid").fetchall()
@@ -226,11 +300,10 @@ class Store:
             if key in fields and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key])
         columns = ["run_id", *fields, "created"]
-        with self.db:
-            self.db.execute(
-                f"INSERT OR REPLACE INTO measurements ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                (run_id, *fields.values(), _now()),
-            )
+        self._write(
+            f"INSERT OR REPLACE INTO measurements ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            (run_id, *fields.values(), _now()),
+        )
 
     def measurements(self, run_ids: list[str] | None = None) -> list[dict]:
         if run_ids is None:
@@ -253,4 +326,9 @@ def _decode_run(row: sqlite3.Row) -> dict:
     run = dict(row)
     for key in ("machine", "versions", "threads", "settings", "peaks"):
         run[key] = json.loads(run[key]) if run[key] else None
+    # A run whose process was killed outright (SIGKILL, OOM) still says
+    # running: show it as what it is. The stored row stays as written.
+    if run["status"] == "running" and runner_gone((run["settings"] or {}).get("runner")):
+        run["status"] = "interrupted"
+        run["stored_status"] = "running"
     return run

@@ -163,7 +163,7 @@ def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_i
     fake = FakeGpu()
     with gpu.installed(fake):
         gpu_peaks = measure_gpu_peaks(0.01, device=fake, gemm_n=64, copy_bytes=2**20)
-        config = RunConfig(ops=["box_iou"], names=["fake_gpu_iou"], devices=["cuda"], min_time=0.01)
+        config = RunConfig(ops=["box_iou"], names=["fake_gpu_iou"], devices=["cuda"], min_time=0.01, in_process=True)
         gpu_run = _record(gpu_db, config, {**CPU_PEAKS, "gpu": gpu_peaks})
 
     # What the GPU run stored: the device, kernel times by its clock with the L2 flushed, transfers apart.

@@ -163,7 +163,8 @@ def test_slow_implementation_goes_over_budget_and_skips_larger_cases(tmp_path, s
         time.sleep(0.5 if len(boxes1) > 100 else 0.0)
         return impls.get("box_iou", "numpy").fn(boxes1, boxes2)
 
-    _, _, rows = _run(tmp_path, RunConfig(ops=["box_iou"], names=["sleepy"], budget=0.25, min_time=0.01))
+    config = RunConfig(ops=["box_iou"], names=["sleepy"], budget=0.25, min_time=0.01, in_process=True)
+    _, _, rows = _run(tmp_path, config)
     status = {r["case_name"]: (r["status"], r.get("error") or "") for r in rows}
     assert status["100x100"][0] == "ok"
     assert status["1000x1000"] == ("over_budget", "stopped after 0.25 s, the time budget")
@@ -179,7 +180,9 @@ def test_wrong_and_failing_implementations_are_failures_not_times(tmp_path, scra
     def raises(boxes, scores, iou_threshold, score_threshold=None):
         raise RuntimeError("kernel exploded")
 
-    config = RunConfig(ops=["nms"], names=["keeps_everything", "raises", "numpy"], quick=True, min_time=0.01)
+    config = RunConfig(
+        ops=["nms"], names=["keeps_everything", "raises", "numpy"], quick=True, min_time=0.01, in_process=True
+    )
     store, run_id, rows = _run(tmp_path, config)
     by_impl = {}
     for r in rows:
@@ -331,7 +334,9 @@ def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_r
     def torch_variant(boxes1, boxes2):
         return impls.get("box_iou", "torch").fn(boxes1, boxes2)
 
-    config = RunConfig(ops=["box_iou"], names=["torch", "torch_variant", "numpy"], quick=True, min_time=0.01)
+    config = RunConfig(
+        ops=["box_iou"], names=["torch", "torch_variant", "numpy"], quick=True, min_time=0.01, in_process=True
+    )
     store, run_id, _ = _run(tmp_path, config)
     store.close()
     _, frame = report.load([tmp_path / "r.sqlite"])
