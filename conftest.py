@@ -5,6 +5,17 @@ import os
 import sys
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles (tests/test_properties.py): "ci", the default, is
+# derandomized and keeps no example database, so every run draws the same
+# examples; "long" draws ten times as many, fresh each run.  Choose one with
+# HYPOTHESIS_PROFILE=long or pytest --hypothesis-profile=long.  Registered
+# here because the Hypothesis plugin loads --hypothesis-profile before any
+# test module is imported.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=100, print_blob=True)
+settings.register_profile("long", deadline=None, max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # As in benchmark runs (bench/machine.py): idle OpenMP threads sleep instead of
 # spinning, so torch's, Numba's and the extension's pools do not starve each other.

@@ -86,7 +86,10 @@ class TorchBackend(Backend):
         if isinstance(value, np.ndarray):
             import torch
 
-            return torch.from_numpy(np.ascontiguousarray(value)).to(device)
+            # torch has no read-only tensors: from_numpy would share a read-only
+            # array's memory and warn; a copy (outside any timed region) does not.
+            value = np.ascontiguousarray(value) if value.flags.writeable else value.copy()
+            return torch.from_numpy(value).to(device)
         return value
 
     def to_numpy(self, value, dtype):

@@ -5,6 +5,18 @@ Boxes are (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2, so a box's area is
 (x2 - x1) * (y2 - y1) >= 0.  The IoU of two boxes is
 intersection / (area_a + area_b - intersection), and **0 where that union is
 0** (two zero-area boxes): torchvision's 0/0 = NaN is not an answer.
+
+Implementations compute IoU in the boxes' dtype, so ``check_boxes`` keeps
+boxes where that arithmetic can give the float64 answer:
+
+* every |coordinate| <= COORDINATE_LIMIT[dtype] = sqrt(max) / 4 (4.6e18 in
+  float32, 3.4e153 in float64): widths stay below sqrt(max) / 2, areas below
+  max / 4 and unions below max / 2, never inf (inf / inf = NaN);
+* every area is 0 or >= AREA_LIMIT[dtype] = tiny / eps (2**-103 ~ 1e-31 in
+  float32, 2**-970 in float64): a smaller area would underflow into the
+  subnormals or to 0 in the dtype, and two such identical boxes would get
+  IoU 0 instead of 1.  An intersection may still be a subnormal sliver: next
+  to a union >= AREA_LIMIT, its rounding moves the IoU by under 1e-14.
 """
 
 from __future__ import annotations
@@ -16,13 +28,34 @@ from impls import checks
 IMAGE_SIZE = 1024.0  # the generators' image is IMAGE_SIZE x IMAGE_SIZE pixels
 
 
+COORDINATE_LIMIT = {d: float(np.sqrt(np.finfo(d).max)) / 4 for d in ("float32", "float64")}
+AREA_LIMIT = {d: float(np.finfo(d).tiny / np.finfo(d).eps) for d in ("float32", "float64")}
+
+
 def check_boxes(name: str, boxes) -> np.ndarray:
     boxes = checks.float_array(name, boxes, ndim=2, dtypes=("float32", "float64"))
     if boxes.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4) as x1, y1, x2, y2; got {boxes.shape}")
-    if boxes.size and ((boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()):
+    if not boxes.size:
+        return boxes
+    if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
         bad = int(np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))[0])
         raise ValueError(f"{name} must satisfy x1 <= x2 and y1 <= y2; box {bad} is {boxes[bad].tolist()}")
+    dtype = boxes.dtype.name
+    limit = COORDINATE_LIMIT[dtype]
+    if np.abs(boxes).max() > limit:
+        bad = int(np.flatnonzero((np.abs(boxes) > limit).any(axis=1))[0])
+        raise ValueError(f"{name} must have coordinates within +-{limit:.3g} in {dtype} (beyond, areas and unions "
+                         f"overflow); box {bad} is {boxes[bad].tolist()}")
+    # Areas in float64: exact for float32 boxes; for float64 ones an area that
+    # underflows to 0 here does so in every float64 implementation alike.
+    wide = boxes.astype(np.float64)
+    area = (wide[:, 2] - wide[:, 0]) * (wide[:, 3] - wide[:, 1])
+    tiny = (area > 0) & (area < AREA_LIMIT[dtype])
+    if tiny.any():
+        bad = int(np.flatnonzero(tiny)[0])
+        raise ValueError(f"{name} must have areas of 0 or at least {AREA_LIMIT[dtype]:.3g} in {dtype} (smaller ones "
+                         f"underflow); box {bad} is {boxes[bad].tolist()} with area {area[bad]:.3g}")
     return boxes
 
 

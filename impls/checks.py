@@ -16,18 +16,28 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 def float_array(name: str, value, ndim: int | None = None, dtypes=FLOAT_DTYPES, allow_nan: bool = False) -> np.ndarray:
     """A floating NumPy array of rank ``ndim``, finite unless ``allow_nan``.
 
-    Non-contiguous arrays are accepted and made contiguous here, once, so no
-    kernel ever sees strides it does not handle.
+    Whatever layout the array has -- non-contiguous, negative or zero
+    strides, big-endian, misaligned -- it is turned here, once, into a
+    C-contiguous, aligned array of native byte order (copied only when it is
+    not one already), so no kernel ever sees a layout it does not handle.
+    Subclasses become plain arrays (np.matrix's ``*`` is a matrix product);
+    a masked array is refused: kernels would read the values its mask hides.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain numpy.ndarray, not a masked array (kernels would read masked values)")
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray; got {type(value).__name__}")
     if value.dtype.name not in dtypes:
         raise TypeError(f"{name} must have dtype {' or '.join(dtypes)}; got {value.dtype}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D; got {value.ndim}-D with shape {value.shape}")
+    value = np.asarray(value)
     if not allow_nan and value.size and not np.isfinite(value).all():
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
-    return np.ascontiguousarray(value)
+    value = np.require(value, dtype=value.dtype.newbyteorder("="), requirements=("C", "A"))
+    # NumPy calls an array contiguous whatever the strides of its length-1
+    # axes; a negative one there (a reversed view) still trips torch.from_numpy.
+    return value.copy() if any(stride < 0 for stride in value.strides) else value
 
 
 def same_dtype(**arrays: np.ndarray) -> None:

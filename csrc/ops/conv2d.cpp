@@ -71,9 +71,15 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
                     " x ", extent_w, ") is larger than the padded input x (", padded_h, " x ", padded_w,
                     "); increase padding or shrink the kernel");
 
-  const Conv2dGeometry geometry{cin,      height,   width,      kernel_h,   kernel_w,
-                                stride_h, stride_w, pad_h,      pad_w,      dilation_h,
-                                dilation_w, (padded_h - extent_h) / stride_h + 1, (padded_w - extent_w) / stride_w + 1};
+  // A stride past the padded input leaves one output row (column) whose taps
+  // do not depend on it: the geometry takes the smallest stride that gives
+  // the same output, so no kernel multiplies or sizes buffers by a stride of
+  // 2^62 (the direct kernel's polyphase copy has stride_h * stride_w planes).
+  const int64_t step_h = std::min(stride_h, padded_h - extent_h + 1);
+  const int64_t step_w = std::min(stride_w, padded_w - extent_w + 1);
+  const Conv2dGeometry geometry{cin,    height, width,  kernel_h,   kernel_w,
+                                step_h, step_w, pad_h,  pad_w,      dilation_h,
+                                dilation_w, (padded_h - extent_h) / step_h + 1, (padded_w - extent_w) / step_w + 1};
   const int64_t out_pixels = geometry.out_h * geometry.out_w;
   const int64_t cout_per_group = cout / groups, patch = weight.size(1) * kernel_h * kernel_w;
   at::Tensor y = empty_output({n, cout, geometry.out_h, geometry.out_w}, x.options());
@@ -106,8 +112,22 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
     no_cuda_build("conv2d");
 #endif
   } else {
-    const Conv2dAlgorithm cpu_algorithm =
-        algorithm == "im2col" ? Conv2dAlgorithm::kIm2colGemm : Conv2dAlgorithm::kDirect;
+    // The direct kernel copies each tile's input as step_h * step_w polyphase
+    // planes; with more phases than kernel taps that copy outgrows im2col's
+    // column buffer (a stride past the kernel skips input the copy still
+    // holds), so "auto" takes im2col there. None of the benchmark cases has
+    // such a stride. An explicit "direct" is refused where the copy of the
+    // padded input alone would pass 2^40 bytes rather than fail mid-call.
+    const double phases = double(step_h) * double(step_w), taps = double(kernel_h) * double(kernel_w);
+    const bool direct = algorithm == "direct" || (algorithm == "auto" && phases <= taps);
+    if (algorithm == "direct") {
+      const double copy_bytes = double(weight.size(1)) * double(padded_h + step_h) * double(padded_w + step_w) *
+                                double(x.element_size());
+      TORCH_CHECK_VALUE(copy_bytes < 0x1p40, "padding (", pad_h, ", ", pad_w, ") and stride (", stride_h, ", ",
+                        stride_w, ") ask algorithm 'direct' for a polyphase copy of ", copy_bytes,
+                        " bytes; use 'auto' or 'im2col'");
+    }
+    const Conv2dAlgorithm cpu_algorithm = direct ? Conv2dAlgorithm::kDirect : Conv2dAlgorithm::kIm2colGemm;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d", [&] {
       conv2d_cpu_launch<scalar_t>(x.data_ptr<scalar_t>(), n, geometry, groups, cout_per_group,
                                   weight.data_ptr<scalar_t>(), has_bias ? bias->data_ptr<scalar_t>() : nullptr,

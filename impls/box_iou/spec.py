@@ -13,7 +13,11 @@ class BoxIouSpec(OpSpec):
     """box_iou(boxes1, boxes2) -> iou
 
     boxes1 (N, 4) and boxes2 (M, 4), x1, y1, x2, y2 with x1 <= x2 and
-    y1 <= y2, float32 or float64 (the same dtype for both), finite.
+    y1 <= y2, float32 or float64 (the same dtype for both), finite, with
+    |coordinates| <= 4.6e18 (float32; 3.4e153 in float64) and every area 0
+    or >= 1e-31 (float32; 2**-970 in float64), where the dtype's arithmetic
+    neither overflows nor underflows (impls/boxes.py); a ValueError naming
+    the argument otherwise.
     Returns iou (N, M) in that dtype: intersection / union, and 0 where the
     union is 0 (two zero-area boxes). N = 0 or M = 0 gives an empty (N, M).
     Reference: float64 NumPy.
@@ -79,6 +83,18 @@ class BoxIouSpec(OpSpec):
                 "boxes1 must satisfy x1 <= x2",
             ),
             ("boxes2-list", {"boxes1": good, "boxes2": [[0, 0, 1, 1]]}, TypeError, "boxes2 must be a numpy.ndarray"),
+            (
+                "boxes1-overflowing",
+                {"boxes1": np.array([[-1e19, 0, 1e19, 1]], np.float32), "boxes2": good},
+                ValueError,
+                r"boxes1 must have coordinates within \+-4.61e\+18 in float32",
+            ),
+            (
+                "boxes2-underflowing-area",
+                {"boxes1": good, "boxes2": np.array([[0, 0, 1e-20, 1e-20]], np.float32)},
+                ValueError,
+                r"boxes2 must have areas of 0 or at least 9.86e-32 in float32",
+            ),
         ]
 
     def reference(self, boxes1, boxes2):

@@ -25,7 +25,10 @@ class CausalConv1dSpec(OpSpec):
     (k-1) * dilation zeros (the WaveNet/TCN "Conv1d + Chomp1d"), so y[..., t]
     depends on x[..., :t+1] only.  Tap j = k-1 reads the present sample.
     L = 0 gives an empty y; a dilation larger than L is valid (the older
-    taps then read only the padding).  N, Cin, Cout and k must be >= 1.
+    taps then read only the padding), and validate passes on
+    min(dilation, max(L, 1)), which gives the same answer, so no
+    implementation pads or indexes by a 2**62 dilation.  N, Cin, Cout and k
+    must be >= 1.
     Reference: the k shifted products in float64 NumPy.
     """
 
@@ -67,7 +70,7 @@ class CausalConv1dSpec(OpSpec):
             bias = checks.float_array("bias", bias, ndim=1, dtypes=("float32", "float64"))
             checks.same_dtype(x=x, bias=bias)
             checks.shape_is("bias", bias, (cout,))
-        dilation = checks.positive_int("dilation", dilation)
+        dilation = min(checks.positive_int("dilation", dilation), max(x.shape[2], 1))
         return {"x": x, "weight": weight, "bias": bias, "dilation": dilation}
 
     def reference(self, x, weight, bias, dilation):

@@ -71,6 +71,11 @@ class Conv2dSpec(OpSpec):
     where xpad is x zero-padded by (ph, pw): PyTorch's cross-correlation.
     A dilated kernel extent dh (kh - 1) + 1 larger than the padded height
     H + 2 ph (or the same for widths) is rejected; equal gives Ho = 1.
+    A stride past the padded input is valid (one output row or column,
+    whatever the stride), as is any dilation of a one-tap axis (it reads
+    nothing else): validate passes on min(stride, H + 2 ph - extent + 1),
+    and dilation 1 where the kernel has one tap, which give the same answer,
+    so no implementation multiplies or allocates by a 2**62 stride.
     N = 0 (and any zero channel or spatial size) is rejected as well: as
     nested lists an empty batch loses its (Cin, H, W), so the pure-Python
     backend could not give the (0, Cout, Ho, Wo) answer the others would.
@@ -134,6 +139,9 @@ class Conv2dSpec(OpSpec):
                 f"weight's kernel (dilated extent {extent[0]} x {extent[1]}) is larger than the padded input x "
                 f"({padded[0]} x {padded[1]}); increase padding or shrink the kernel"
             )
+        kernel = (kh, kw)
+        stride = tuple(min(stride[a], padded[a] - extent[a] + 1) for a in (0, 1))
+        dilation = tuple(dilation[a] if kernel[a] > 1 else 1 for a in (0, 1))
         return {"x": x, "weight": weight, "bias": bias, "stride": stride, "padding": padding,
                 "dilation": dilation, "groups": groups}
 

@@ -108,7 +108,7 @@ class ConvLstmCellSpec(OpSpec):
         import torch
         import torch.nn.functional as F
 
-        x, h, c, weight, bias = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (x, h, c, weight, bias))
+        x, h, c, weight, bias = (torch.from_numpy(np.array(a, dtype=np.float64)) for a in (x, h, c, weight, bias))
         gates = F.conv2d(torch.cat([x, h], dim=1), weight, bias, padding=weight.shape[-1] // 2)
         i, f, g, o = gates.chunk(4, dim=1)
         c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)

@@ -16,6 +16,9 @@ KINDS = ("tanh", "glu")
 # 4-5 FLOPs), so GB/s is the figure that matters; FLOPs are a yardstick.
 FLOPS_PER_OUTPUT = {"tanh": 5.0, "glu": 4.0}
 
+# The largest |x| the contract takes, per dtype (see the class docstring).
+X_LIMIT = {"float32": 2.0**100, "float64": 2.0**960}
+
 
 class GatedUnitSpec(OpSpec):
     """gated_unit(x, kind) -> out
@@ -30,7 +33,12 @@ class GatedUnitSpec(OpSpec):
 
     out is (N, C, L) in x's dtype.  Large |x| saturates, never overflows:
     sigmoid(80) and tanh(80) round to exactly 1, tanh(-80) to -1, and
-    sigmoid(-80) is 1.8e-35.
+    sigmoid(-80) is 1.8e-35.  |x| must not pass X_LIMIT = 2**100 ~ 1.3e30
+    in float32 (2**960 ~ 1e289 in float64), a ValueError otherwise: stock
+    torch's sigmoid, like most, flushes to 0 where sigmoid(b) drops below the
+    smallest normal number (b < -87 in float32), and glu's a * sigmoid(b)
+    then loses |a| * 1.2e-38 -- under 1.5e-8 for |a| within the limit, far
+    below the tolerance; with |a| near float32's 3.4e38 it would be 4.
     Reference: float64 NumPy, with the overflow-free sigmoid.
     """
 
@@ -53,6 +61,11 @@ class GatedUnitSpec(OpSpec):
         x = checks.float_array("x", x, ndim=3, dtypes=("float32", "float64"))
         if 0 in x.shape:
             raise ValueError(f"x must have no empty dimension (N, 2C, L >= 1); got shape {x.shape}")
+        limit = X_LIMIT[x.dtype.name]
+        if np.abs(x).max() > limit:
+            where = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(x))), x.shape))
+            raise ValueError(f"x must have |values| <= {limit:.3g} in {x.dtype} (beyond, a * sigmoid(b) hangs on "
+                             f"sigmoid's subnormal tail); got {x[where]:.3g} at {where}")
         if x.shape[1] % 2:
             raise ValueError(f"x must have an even channel count 2C (halves a, b); got {x.shape[1]} channels")
         if not isinstance(kind, str):
@@ -117,6 +130,8 @@ class GatedUnitSpec(OpSpec):
             ("x-float16", {"x": good.astype(np.float16), "kind": "tanh"}, TypeError, r"x must have dtype"),
             ("x-nan", {"x": np.full((1, 4, 3), np.nan, np.float32), "kind": "glu"}, ValueError,
              r"x must be finite"),
+            ("x-beyond-limit", {"x": np.full((1, 2, 1), -3e38, np.float32), "kind": "glu"}, ValueError,
+             r"x must have \|values\| <= 1.27e\+30 in float32"),
             ("x-list", {"x": good.tolist(), "kind": "tanh"}, TypeError, r"x must be a numpy.ndarray"),
             ("kind-unknown", {"x": good, "kind": "relu"}, ValueError, r"kind must be one of tanh, glu; got 'relu'"),
             ("kind-not-str", {"x": good, "kind": 1}, TypeError, r"kind must be a str"),

@@ -105,7 +105,7 @@ class LstmCellSpec(OpSpec):
     def reference(self, x, h, c, w_ih, w_hh, b_ih, b_hh):
         import torch
 
-        t = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in
+        t = {k: torch.from_numpy(np.array(v, dtype=np.float64)) for k, v in
              {"x": x, "h": h, "c": c, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}.items()}
         h_next, c_next = torch.lstm_cell(t["x"], (t["h"], t["c"]), t["w_ih"], t["w_hh"], t["b_ih"], t["b_hh"])
         return h_next.numpy(), c_next.numpy()

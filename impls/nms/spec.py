@@ -20,13 +20,30 @@ from impls.registry import Case, Comparison, OpSpec, register_spec
 AMBIGUITY = {"float32": 1e-5, "float64": 1e-12}
 
 
+def _at_or_below(threshold: float, dtype: np.dtype) -> float | None:
+    """The largest value of ``dtype`` at or below ``threshold`` (None below
+    its range): a score of that dtype is above one exactly when it is above
+    the other, whether compared in the dtype or exactly."""
+    with np.errstate(over="ignore"):
+        rounded = dtype.type(threshold)
+    if float(rounded) > threshold:
+        rounded = np.nextafter(rounded, dtype.type(-np.inf))
+    return None if np.isneginf(rounded) else float(rounded)
+
+
 class NmsSpec(OpSpec):
     """nms(boxes, scores, iou_threshold, score_threshold=None) -> kept
 
     boxes (N, 4) as x1, y1, x2, y2 (x1 <= x2, y1 <= y2), scores (N,), both
-    float32 or both float64, finite.  iou_threshold in [0, 1];
+    float32 or both float64, finite; boxes within the limits where IoU
+    neither overflows nor underflows in the dtype (|coordinates| <= 4.6e18,
+    areas 0 or >= 1e-31 in float32; see impls/boxes.py).  iou_threshold in [0, 1];
     score_threshold, if given, a finite number: only boxes with
-    score > score_threshold take part.
+    score > score_threshold take part, compared exactly.  (validate passes
+    on the largest value of the scores' dtype at or below the threshold,
+    None below the dtype's range, so an implementation that compares in the
+    dtype keeps the same boxes: float32 0.0 > -1e-311 holds, though
+    -1e-311 rounds to -0.0 in float32.)
 
     Returns ``kept``, int64 indices into boxes, by decreasing score.  Boxes
     are visited by decreasing score, equal scores in increasing index order
@@ -66,7 +83,7 @@ class NmsSpec(OpSpec):
             raise ValueError(f"scores must have one entry per box: boxes has {len(boxes)}, scores has {len(scores)}")
         iou_threshold = checks.real_number("iou_threshold", iou_threshold, 0.0, 1.0)
         if score_threshold is not None:
-            score_threshold = checks.real_number("score_threshold", score_threshold)
+            score_threshold = _at_or_below(checks.real_number("score_threshold", score_threshold), scores.dtype)
         return {"boxes": boxes, "scores": scores, "iou_threshold": iou_threshold, "score_threshold": score_threshold}
 
     def edge_cases(self, dtype):
@@ -90,6 +107,9 @@ class NmsSpec(OpSpec):
             ("chain-suppression", case([[0, 0, 4, 1], [1, 0, 5, 1], [2, 0, 6, 1]], [0.9, 0.8, 0.7], t=0.5)),
             ("score-threshold", case([unit, [5, 5, 6, 6], [9, 9, 10, 10]], [0.9, 0.5, 0.25], st=0.5)),
             ("score-threshold-drops-all", case([unit], [0.5], st=0.75)),
+            ("score-threshold-between-floats", case([unit, [5, 5, 6, 6]], [0.0, 0.1], st=-1e-311)),
+            ("score-threshold-below-float-range", case([unit, [5, 5, 6, 6]], [-3e38, 0.1], st=-1e39)),
+            ("score-threshold-above-float-range", case([unit], [3e38], st=1e39)),
             ("negative-scores", case([unit, [0, 0, 1, 1.05]], [-0.5, -0.25])),
         ]
 
@@ -121,6 +141,18 @@ class NmsSpec(OpSpec):
                 case(boxes=np.array([[0, 0, 1, 1], [0, 3, 2, 2]], np.float32)),
                 ValueError,
                 "boxes must satisfy x1 <= x2 and y1 <= y2",
+            ),
+            (
+                "boxes-overflowing",
+                case(boxes=np.array([[0, 0, 1, 1], [0, 0, 5e18, 2]], np.float32)),
+                ValueError,
+                "boxes must have coordinates within",
+            ),
+            (
+                "boxes-underflowing-area",
+                case(boxes=np.array([[0, 0, 1, 1], [0, 0, 1e-30, 1e-30]], np.float32)),
+                ValueError,
+                "boxes must have areas of 0 or at least",
             ),
             ("threshold-above-one", case(iou_threshold=1.5), ValueError, "iou_threshold must lie in"),
             ("threshold-nan", case(iou_threshold=float("nan")), ValueError, "iou_threshold must be finite"),

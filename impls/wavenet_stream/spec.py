@@ -37,7 +37,10 @@ class WavenetStreamSpec(OpSpec):
 
     x (N, C, T), weights (layers, 2C, C, 2), biases (layers, 2C), all float32
     or all float64 and finite; dilations a sequence of ``layers`` ints >= 1
-    (e.g. 1, 2, 4, ..., 512 twice).  N >= 1 and C >= 1; T = 0 and
+    (e.g. 1, 2, 4, ..., 512 twice).  A dilation of T or more makes its layer
+    read only padding through the older tap; validate passes such a
+    dilation on as max(T, 1), which gives the same answer, so no queue
+    is longer than the sequence.  N >= 1 and C >= 1; T = 0 and
     layers = 0 are valid (an empty y; y = x).  Layer l is a gated residual
     unit on a causal k = 2 convolution:
 
@@ -96,7 +99,7 @@ class WavenetStreamSpec(OpSpec):
         biases = checks.float_array("biases", biases, ndim=2, dtypes=("float32", "float64"))
         checks.same_dtype(x=x, biases=biases)
         checks.shape_is("biases", biases, (layers, 2 * channels))
-        dilations = self._dilations(dilations, layers)
+        dilations = tuple(min(d, max(x.shape[2], 1)) for d in self._dilations(dilations, layers))
         return {"x": x, "weights": weights, "biases": biases, "dilations": dilations}
 
     @staticmethod

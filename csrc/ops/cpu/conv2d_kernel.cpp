@@ -28,6 +28,8 @@
 #endif
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <vector>
 
 #include "ops/conv2d.h"
@@ -50,6 +52,30 @@ constexpr int64_t kMinBandColumns = 256;
 constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
 // Tiles per thread to aim for, so the last tiles do not leave a core idle.
 constexpr int64_t kTilesPerThread = 2;
+
+// An exception must not leave an OpenMP region: the runtime would call
+// std::terminate and abort the process (a scratch buffer's std::bad_alloc
+// did). Each tile's body runs under run(); the first exception is kept and
+// rethrown once the loop is over, where pybind11 turns it into a Python error.
+class ParallelErrors {
+ public:
+  template <typename Body>
+  void run(Body&& body) noexcept {
+    try {
+      body();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+  std::mutex mutex_;
+};
 
 // The per-thread scratch buffers, kept between calls: fresh ones would be
 // first-touched (page-faulted) on every call, at ~3.5 GB/s on this machine.
@@ -122,8 +148,9 @@ void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t 
   const Tiling tiling = tile(n, groups, g.out_h, kScratchBudgetBytes / (patch * g.out_w * int64_t(sizeof(T))),
                              (kMinBandColumns + g.out_w - 1) / g.out_w);
 
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiling.tiles; ++t) {
+  for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
     const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
     const int64_t out_y0 = tiling.first_row(t), out_y1 = std::min(g.out_h, out_y0 + tiling.band_rows);
     const int64_t columns = (out_y1 - out_y0) * g.out_w;
@@ -143,7 +170,8 @@ void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t 
         for (int64_t p = 0; p < columns; ++p) row[p] += b;
       }
     }
-  }
+  });
+  errors.rethrow();
 }
 
 // One 64-byte SIMD register of T (AVX-512 here; two AVX2 or four SSE
@@ -317,8 +345,9 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
                         cin_per_group, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
   };
 
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiling.tiles; ++t) {
+  for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
     const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
     const int64_t out_y0 = tiling.first_row(t), out_y1 = std::min(g.out_h, out_y0 + tiling.band_rows);
     T* copy = thread_scratch<T, 0>(copy_size + block_q);
@@ -366,7 +395,8 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 #if defined(__AVX512F__)
     if (stream_output) _mm_sfence();  // streaming stores are weakly ordered: publish before the barrier
 #endif
-  }
+  });
+  errors.rethrow();
 }
 
 }  // namespace
