@@ -24,4 +24,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("conv2d", &kernel_arena::conv2d, "2-D convolution; algorithm 'auto', 'direct' (CPU) or 'im2col' (+ GEMM)",
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("causal_conv1d", &kernel_arena::causal_conv1d, "dilated causal 1-D convolution (left zero padding)",
+        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("dilation"));
 }
