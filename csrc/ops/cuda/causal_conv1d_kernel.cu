@@ -51,11 +51,12 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t o = o0 + oo, kk = kk0 + c;
       w_tile[c][oo] = (o < cout && kk < taps) ? weight[o * taps + kk] : T(0);
     }
-    // B[kk0 + c, t0 + tt]: consecutive threads read consecutive times.
+    // B[kk0 + c, t0 + tt]: consecutive threads read consecutive times. The
+    // launcher keeps taps below 2^31: 32-bit division (64-bit is emulated).
     for (int e = threadIdx.x; e < kChunk * kTileT; e += kThreads) {
       const int tt = e % kTileT, c = e / kTileT;
-      const int64_t kk = kk0 + c;
-      b_tile[c][tt] = kk < taps ? causal_tap_sample(x_sample, length, k, dilation, kk / k, kk % k, t0 + tt) : T(0);
+      const int kk = int(kk0) + c, channel = kk / int(k), tap = kk % int(k);
+      b_tile[c][tt] = kk < taps ? causal_tap_sample(x_sample, length, k, dilation, channel, tap, t0 + tt) : T(0);
     }
     __syncthreads();
 #pragma unroll
@@ -95,8 +96,10 @@ void causal_conv1d_cuda_launch(const T* x, const T* weight, const T* bias, int64
   if (n == 0 || length == 0) return;
   const int64_t o_tiles = (cout + kTileO - 1) / kTileO, t_tiles = (length + kTileT - 1) / kTileT;
   const int64_t blocks = n * o_tiles * t_tiles;
-  if (blocks > int64_t(0x7fffffff))  // gridDim.x's limit
-    throw std::invalid_argument("x: causal_conv1d on CUDA takes at most 2^31 - 1 tiles of 64 channels x 64 times");
+  // gridDim.x's limit, and 32-bit tap indices in the kernel.
+  if (blocks > int64_t(0x7fffffff) || cin * k > int64_t(0x7fffffff) - kChunk)
+    throw std::invalid_argument("x: causal_conv1d on CUDA takes at most 2^31 - 1 tiles of 64 channels x 64 times "
+                                "and Cin * k below 2^31");
   causal_conv1d_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       x, weight, bias, cin, cout, k, length, dilation, o_tiles, t_tiles, y);
   KA_CUDA_CHECK(cudaGetLastError());

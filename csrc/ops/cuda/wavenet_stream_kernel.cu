@@ -29,7 +29,7 @@ __global__ void wavenet_stream_kernel(const T* __restrict__ x, const T* __restri
                                       const T* __restrict__ biases, const int64_t* __restrict__ dilations,
                                       int64_t channels, int64_t steps, int64_t layers, int64_t ring_size,
                                       T* __restrict__ rings, T* __restrict__ y) {
-  extern __shared__ unsigned char shared_raw[];
+  extern __shared__ __align__(16) unsigned char shared_raw[];
   T* v = reinterpret_cast<T*>(shared_raw);  // [2C]: x_l[t - d], then x_l[t]
   T* h = v + 2 * channels;                   // [2C]: filter rows, then gate rows
   const int64_t inputs = 2 * channels, sample = blockIdx.x;
