@@ -237,14 +237,15 @@ def _ext_run(impl, inputs, threads):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("channels", [64, 40, 3], ids=lambda c: f"C{c}")
 @pytest.mark.parametrize("threads", [2, 4])
-def test_ext_channel_split_matches_one_thread_bit_for_bit(impl, dtype, channels, threads):
-    """A batch of one split over threads (each owning a share of the channels,
-    all waiting for each other after every layer) gives exactly the
-    single-thread result -- every row sums in the same order, whichever thread
-    computes it -- and both match the reference. C = 40 splits unevenly in
-    float32 (16 + 24 channels, zero-padded rows); C = 3 is smaller than one
-    vector, so one thread takes everything. Four threads on a two-core machine
-    lose their cores mid-stream: their shares get taken over by the others."""
+def test_ext_pipeline_matches_one_thread_bit_for_bit(impl, dtype, channels, threads):
+    """The stack split over threads (a pipeline: each thread runs a group of
+    layers and hands x_l[t] on through the ring of the next group's first
+    layer, running ahead by a bounded slack) gives exactly the single-thread
+    result -- every layer runs the same code whichever thread runs it -- and
+    both match the reference. Four threads on a two-core machine lose their
+    cores mid-stream and must wait for each other, sleeping. C = 40 and C = 3
+    are not whole SIMD vectors (zero-padded rows in the packed weights); the
+    dilations of 256 and more wrap their rings during the 300 steps."""
     _require(impl)
     inputs = _inputs(n=1, channels=channels, steps=300, dilations=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 3, 300),
                      dtype=dtype, seed=channels)
@@ -259,9 +260,30 @@ def test_ext_channel_split_matches_one_thread_bit_for_bit(impl, dtype, channels,
 
 
 @pytest.mark.parametrize("impl", EXT_CPU)
+@pytest.mark.parametrize(
+    "steps, dilations, threads",
+    [
+        (40, (1, 50), 2),  # the second stage's first layer reaches past the sequence: no past, slack only
+        (100, (64, 1), 2),  # a hand-over ring of dilation 1, filled and wrapped many times over
+        (1, (1, 2, 3), 3),  # one step: every stage waits for the one before
+        (20, (5,), 4),  # one layer: one stage, however many threads
+        (70, (2, 3, 4, 5, 6), 4),  # stages of one and two layers
+    ],
+    ids=["past-beyond-sequence", "short-dilation-wraps", "one-step", "one-layer", "uneven-stages"],
+)
+def test_ext_pipeline_hand_over_edge_cases(impl, steps, dilations, threads):
+    _require(impl)
+    inputs = _inputs(n=2, channels=5, steps=steps, dilations=dilations, dtype="float64", seed=steps)
+    expected = impls.spec(OP).reference(**inputs)
+    split = _ext_run(impl, inputs, threads=threads)
+    np.testing.assert_array_equal(split, _ext_run(impl, inputs, threads=1))
+    np.testing.assert_allclose(split, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
 def test_ext_batch_runs_each_sample_as_its_own_stream(impl):
-    """Samples of a batch run in parallel, one thread each: every sample's
-    output is bit for bit the output of that sample alone."""
+    """Every stage of the pipeline runs every sample of the batch: each
+    sample's output is bit for bit the output of that sample alone."""
     _require(impl)
     inputs = _inputs(n=3, channels=20, steps=90, dilations=(1, 2, 4, 8, 16, 32, 7), dtype="float32", seed=4)
     batch = _ext_run(impl, inputs, threads=2)

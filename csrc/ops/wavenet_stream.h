@@ -6,10 +6,10 @@
 // `capacity` slots of C values: x_l[t] sits in slot t mod capacity.
 //
 // The rings hold more than d slots (the next power of two above d): x_l[t]
-// is written while other threads (on the GPU, other warps) may still read
-// x_l[t - d] in the same phase, so the two must never share a slot. A layer
-// whose dilation reaches past the sequence never reads its ring (every past
-// input is padding): one slot holds its present input.
+// goes into its slot (as layer l - 1's output) before layer l reads
+// x_l[t - d], so the two must never share one. A layer whose dilation reaches
+// past the sequence never reads its past (every past input is padding): one
+// slot holds its present input.
 #pragma once
 #include <cstdint>
 
@@ -39,8 +39,8 @@ KA_HOST_DEVICE T wavenet_residual_update(T residual, T filter, T gate) {
 // (layers, 2 * channels, channels, 2), biases (layers, 2 * channels),
 // dilations (layers), each >= 1.
 //
-// CPU: `threads` > 0 fixes the OpenMP threads (a batch of one then splits
-// its channels over them); 0 lets the launcher choose.
+// CPU: `threads` > 0 fixes the OpenMP threads (the stages of the layer
+// pipeline, at most one per layer); 0 lets the launcher choose.
 template <typename T>
 void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, const int64_t* dilations, int64_t n,
                                int64_t channels, int64_t steps, int64_t layers, int64_t threads, T* y);

@@ -4,22 +4,25 @@
 // Per step and layer the work is a (2C x 2C) matrix-vector product on
 // [x_l[t - d], x_l[t]] and the gate, so a step reads every weight once: with
 // C = 64 and 20 layers that is 1.3 MB, more than one core's 1 MiB L2, and a
-// single thread streams the weights from L3 on every step. A batch of one
-// therefore splits its channels over the threads: thread p owns channels
-// [c0, c1) -- rows c and C + c of both taps, so each gate pair is local -- and
-// keeps its share of the weights, packed once per call, in its own L2. All
-// threads live in one parallel region for the whole call and wait for each
-// other after every layer on atomics, spinning (see run_split): OpenMP's
-// barrier sleeps at once under OMP_WAIT_POLICY=PASSIVE (which the suite
-// sets), and waking costs far more than a layer's microsecond. Batches of two
-// or more run their samples in parallel instead, each on one thread with all
-// the weights.
+// single thread streams the weights from L3 on every step. So the threads
+// split the stack into a pipeline: thread p runs a contiguous group of
+// layers, with their weights packed once per call into its own core's L2, and
+// hands x_l[t] on to the next thread through the ring of that thread's first
+// layer -- which holds the past inputs that layer needs anyway, enlarged so
+// the producer may run up to kSlack steps ahead. The threads meet once per
+// step at most (a counter of steps done per stage, on atomics), not once per
+// layer, and a thread that loses its core on this shared machine stalls its
+// neighbours only once the slack is used up; a waiting thread spins, then
+// sleeps on the counter (a futex): OpenMP's barrier would sleep at once under
+// OMP_WAIT_POLICY=PASSIVE (which the suite sets), and waking costs far more
+// than a layer's microsecond. Every stage runs every sample of the batch, so
+// a layer's weights serve all samples from cache.
 //
 // The product runs as a sum of input-weighted weight rows (the weights packed
 // as [input][row]), with a vector of rows per register, two accumulators per
 // vector (even and odd inputs: FMA latency), and the bias folded into the
-// first. Every row sums in the same order whatever the split, so the results
-// do not depend on the thread count, bit for bit.
+// first. The results do not depend on the thread count, bit for bit: each
+// layer runs the same code whichever thread runs it.
 #include <omp.h>
 
 #include <algorithm>
@@ -37,60 +40,70 @@ namespace {
 
 using namespace cpu;
 
-// A batch of one splits its channels only when the weights are too large to
-// stay in one core's L2 between steps.
-constexpr int64_t kSplitMinWeightBytes = int64_t(1) << 19;
-// Vectors of rows per pass of the product: 4 x 2 accumulators + 4 weight
-// loads stay well inside the 32 zmm registers.
-constexpr int kMaxVectors = 4;
-// Spins (each a PAUSE, ~35 ns on this machine) before a thread waiting for
-// a share that is being computed goes to sleep on its state word (a futex):
-// a phase takes about a microsecond, but the computing thread may lose its
-// core for a scheduler slice, and spinning would only keep it from getting
-// one back.
+// Steps a stage may run ahead of the next one: its last layer writes x_l[t]
+// into a ring the next stage is still reading, kSlack steps behind at most.
+constexpr int64_t kSlack = 32;
+// Below this many multiply-adds per step (all layers and samples) one thread
+// runs the whole stack: the hand-over between two stages, a cache line or
+// two crossing cores, costs about as much as ~2^14 multiply-adds.
+constexpr int64_t kPipelineMinWork = int64_t(1) << 16;
+// Vectors of rows per pass of the product: with AVX-512, 8 x 2 accumulators
+// + 8 weight loads fit the 32 zmm registers, and a pass over 128 rows (C = 64)
+// reads each input's weights as one contiguous 512-byte run; elsewhere (AVX2:
+// a 64-byte vector is two of the 16 ymm registers) 2.
+#if defined(__AVX512F__)
+constexpr int kMaxVectors = 8;
+#else
+constexpr int kMaxVectors = 2;
+#endif
+// Spins (each a PAUSE, ~35 ns on this machine) before a waiting thread goes
+// to sleep: a step of a stage takes microseconds, but the thread it waits for
+// may have lost its core for a scheduler slice, and spinning would only keep
+// it from getting one back.
 constexpr int kSpinsBeforeSleep = 1 << 11;
-// Spins before a share nobody has started is taken over: a few microseconds,
-// more than the lag between two threads leaving the same phase.
-constexpr int kSpinsBeforeTakeover = 1 << 7;
 
-// One thread's channels [c0, c1) and the layout of its packed rows: filter
-// rows c0..c1-1 at 0.., gate rows C + c0..C + c1-1 at `half`.., zeros between,
-// `half` a whole number of vectors.
-struct Share {
-  int64_t c0, c1, half;
-  int64_t width() const { return c1 - c0; }
+// The packed layout of one layer: h rows 0..C-1 are the filter rows, rows
+// `half`..half+C-1 the gate rows, zeros between; `half` whole vectors. The
+// rows go in chunks of up to kMaxVectors vectors, one pass of the product
+// each; chunk [r0, r1) is stored as (2C inputs, r1 - r0) at 2C * r0, so a
+// pass reads one contiguous run of weights.
+template <typename T>
+struct Layout {
+  static constexpr int64_t kChunkRows = kMaxVectors * kLanes<T>;
+  int64_t channels, half;
   int64_t rows() const { return 2 * half; }
+  int64_t layer_size() const { return 2 * channels * rows(); }
+  int64_t chunk_rows(int64_t r0) const { return std::min(kChunkRows, rows() - r0); }
+  // Where weight (input i, h row r) of a layer goes.
+  int64_t offset(int64_t i, int64_t r) const {
+    const int64_t r0 = r / kChunkRows * kChunkRows;
+    return 2 * channels * r0 + i * chunk_rows(r0) + (r - r0);
+  }
 };
 
-// Channels split in whole vectors: with C = 64 and two threads, 32 each.
 template <typename T>
-Share share_of(int64_t channels, int parts, int part) {
-  const int64_t vectors = (channels + kLanes<T> - 1) / kLanes<T>;
-  const int64_t v0 = vectors * part / parts, v1 = vectors * (part + 1) / parts;
-  const int64_t c0 = std::min(channels, v0 * kLanes<T>), c1 = std::min(channels, v1 * kLanes<T>);
-  return {c0, c1, (c1 - c0 + kLanes<T> - 1) / kLanes<T> * kLanes<T>};
+Layout<T> layout_of(int64_t channels) {
+  return {channels, (channels + kLanes<T> - 1) / kLanes<T> * kLanes<T>};
 }
 
-// packed (layers, 2C inputs, rows) and packed_bias (layers, rows) of a share;
-// input i < C takes tap 0 (x_l[t - d]) of channel i, input C + i tap 1 (x_l[t]).
+// packed (layers l0..l1-1, Layout) and packed_bias (layers, rows); input
+// i < C takes tap 0 (x_l[t - d]) of channel i, input C + i tap 1 (x_l[t]).
 template <typename T>
-void pack_share(const T* weights, const T* biases, int64_t channels, int64_t layers, const Share& s, T* packed,
-                T* packed_bias) {
-  const int64_t rows = s.rows(), inputs = 2 * channels;
-  std::fill(packed, packed + layers * inputs * rows, T(0));
-  std::fill(packed_bias, packed_bias + layers * rows, T(0));
-  for (int64_t l = 0; l < layers; ++l)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t u = r % s.half;
-      if (u >= s.width()) continue;
-      const int64_t row = (r < s.half ? 0 : channels) + s.c0 + u;  // row of weights[l]
+void pack_layers(const T* weights, const T* biases, const Layout<T>& g, int64_t l0, int64_t l1, T* packed,
+                 T* packed_bias) {
+  const int64_t channels = g.channels, rows = g.rows();
+  std::fill(packed, packed + (l1 - l0) * g.layer_size(), T(0));
+  std::fill(packed_bias, packed_bias + (l1 - l0) * rows, T(0));
+  for (int64_t l = l0; l < l1; ++l)
+    for (int64_t row = 0; row < 2 * channels; ++row) {
+      const int64_t r = row < channels ? row : g.half + row - channels;  // its place in h
       const T* w = weights + (l * 2 * channels + row) * channels * 2;  // (C, 2): [channel][tap]
-      T* p = packed + l * inputs * rows + r;
+      T* p = packed + (l - l0) * g.layer_size();
       for (int64_t i = 0; i < channels; ++i) {
-        p[i * rows] = w[2 * i];
-        p[(channels + i) * rows] = w[2 * i + 1];
+        p[g.offset(i, r)] = w[2 * i];
+        p[g.offset(channels + i, r)] = w[2 * i + 1];
       }
-      packed_bias[l * rows + r] = biases[l * 2 * channels + row];
+      packed_bias[(l - l0) * rows + r] = biases[l * 2 * channels + row];
     }
 }
 
@@ -104,7 +117,7 @@ inline void accumulate(const T* rows, int64_t row_stride, const T* v, int64_t v_
     const T* w0 = rows + i * row_stride;
     const T* w1 = w0 + row_stride;
     const T v0 = v[i * v_stride], v1 = v[(i + 1) * v_stride];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int k = 0; k < kNV; ++k) {
       acc0[k] += load(w0 + k * kLanes<T>) * v0;
       acc1[k] += load(w1 + k * kLanes<T>) * v1;
@@ -112,42 +125,47 @@ inline void accumulate(const T* rows, int64_t row_stride, const T* v, int64_t v_
   }
   if (i < count) {
     const T* w0 = rows + i * row_stride;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int k = 0; k < kNV; ++k) acc0[k] += load(w0 + k * kLanes<T>) * v[i * v_stride];
   }
 }
 
-// h[r0 : r0 + kNV * lanes] of one layer: bias + past rows . past + present rows . present.
+// h[r0 : r0 + kNV * lanes] of one layer, a chunk of the layout:
+// bias + past rows . past + present rows . present.
 template <typename T, int kNV>
-inline void project_vectors(const T* packed, const T* packed_bias, int64_t rows, int64_t channels, const T* past,
-                            const T* present, int64_t present_stride, int64_t r0, T* h) {
+inline void project_chunk(const T* chunk, const T* packed_bias, int64_t channels, const T* past, const T* present,
+                          int64_t present_stride, int64_t r0, T* h) {
+  constexpr int64_t width = kNV * kLanes<T>;
   Simd<T> acc0[kNV], acc1[kNV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int k = 0; k < kNV; ++k) {
     acc0[k] = load(packed_bias + r0 + k * kLanes<T>);
     acc1[k] = Simd<T>{};
   }
-  if (past) accumulate<T, kNV>(packed + r0, rows, past, 1, channels, acc0, acc1);
-  accumulate<T, kNV>(packed + channels * rows + r0, rows, present, present_stride, channels, acc0, acc1);
-#pragma GCC unroll 4
+  if (past) accumulate<T, kNV>(chunk, width, past, 1, channels, acc0, acc1);
+  accumulate<T, kNV>(chunk + channels * width, width, present, present_stride, channels, acc0, acc1);
+#pragma GCC unroll 8
   for (int k = 0; k < kNV; ++k) store(h + r0 + k * kLanes<T>, acc0[k] + acc1[k]);
 }
 
-// h[0 : rows] for one layer of a share; past is null while t < d (padding).
-template <typename T>
-void project(const T* packed, const T* packed_bias, int64_t rows, int64_t channels, const T* past, const T* present,
-             int64_t present_stride, T* h) {
-  const int64_t vectors = rows / kLanes<T>;
-  for (int64_t v = 0; v < vectors; v += kMaxVectors) {
-    const int64_t r0 = v * kLanes<T>;
-    const int64_t stride = present_stride;
-    switch (std::min<int64_t>(kMaxVectors, vectors - v)) {
-      case 4: project_vectors<T, 4>(packed, packed_bias, rows, channels, past, present, stride, r0, h); break;
-      case 3: project_vectors<T, 3>(packed, packed_bias, rows, channels, past, present, stride, r0, h); break;
-      case 2: project_vectors<T, 2>(packed, packed_bias, rows, channels, past, present, stride, r0, h); break;
-      default: project_vectors<T, 1>(packed, packed_bias, rows, channels, past, present, stride, r0, h);
-    }
+template <typename T, int kNV>
+inline void project_chunk_of(int64_t vectors, const T* chunk, const T* packed_bias, int64_t channels, const T* past,
+                             const T* present, int64_t present_stride, int64_t r0, T* h) {
+  if constexpr (kNV > 1) {
+    if (vectors < kNV)
+      return project_chunk_of<T, kNV - 1>(vectors, chunk, packed_bias, channels, past, present, present_stride, r0,
+                                          h);
   }
+  project_chunk<T, kNV>(chunk, packed_bias, channels, past, present, present_stride, r0, h);
+}
+
+// h[0 : rows] of one layer; past is null while t < d (padding).
+template <typename T>
+void project(const Layout<T>& g, const T* packed, const T* packed_bias, const T* past, const T* present,
+             int64_t present_stride, T* h) {
+  for (int64_t r0 = 0; r0 < g.rows(); r0 += Layout<T>::kChunkRows)
+    project_chunk_of<T, kMaxVectors>(g.chunk_rows(r0) / kLanes<T>, packed + 2 * g.channels * r0, packed_bias,
+                                     g.channels, past, present, present_stride, r0, h);
 }
 
 // One sample's stream, and where its state lives.
@@ -162,122 +180,71 @@ struct Stream {
   T* rings;
 };
 
-// Share s of the phase (t, l): reads ring l (slots t and t - d; layer 0 reads
-// x_0[t] from x itself, a column of stride `steps`), writes the share's
-// channels of ring l + 1 (slot t) or of y, and at l = 0 of ring 0 (slot t).
-// h: scratch of s.rows().
+// Layer l at step t: reads ring l (slots t and t - d; layer 0 reads x_0[t]
+// from x itself, a column of stride `steps`), writes ring l + 1 (slot t) or
+// y, and at l = 0 ring 0 (slot t). packed, packed_bias: this layer's; h:
+// scratch of g.rows().
 template <typename T>
-void compute_phase(const Stream<T>& a, const Share& s, const T* packed, const T* packed_bias, T* h, int64_t t,
+void compute_layer(const Stream<T>& a, const Layout<T>& g, const T* packed, const T* packed_bias, T* h, int64_t t,
                    int64_t l) {
-  const int64_t channels = a.channels, rows = s.rows(), inputs = 2 * channels;
-  const int64_t c0 = s.c0, width = s.width(), half = s.half;
+  const int64_t channels = a.channels, half = g.half;
   T* ring = a.rings + a.ring_offset[l];
   const int64_t capacity = a.capacity[l], d = a.dilations[l];
   const int64_t stride = l == 0 ? a.steps : 1;
   const T* present = l == 0 ? a.x + t : ring + wavenet_queue_slot(t, capacity) * channels;
   const T* past = t >= d ? ring + wavenet_queue_slot(t - d, capacity) * channels : nullptr;
-  project(packed + l * inputs * rows, packed_bias + l * rows, rows, channels, past, present, stride, h);
+  project(g, packed, packed_bias, past, present, stride, h);
 #pragma omp simd
-  for (int64_t u = 0; u < width; ++u)
-    h[u] = wavenet_residual_update(present[(c0 + u) * stride], h[u], h[half + u]);
+  for (int64_t c = 0; c < channels; ++c) h[c] = wavenet_residual_update(present[c * stride], h[c], h[half + c]);
   if (l + 1 < a.layers) {
-    T* next = a.rings + a.ring_offset[l + 1] + wavenet_queue_slot(t, a.capacity[l + 1]) * channels;
-    std::memcpy(next + c0, h, width * sizeof(T));
+    std::memcpy(a.rings + a.ring_offset[l + 1] + wavenet_queue_slot(t, a.capacity[l + 1]) * channels, h,
+                channels * sizeof(T));
   } else {
-    for (int64_t u = 0; u < width; ++u) a.y[(c0 + u) * a.steps + t] = h[u];
+    for (int64_t c = 0; c < channels; ++c) a.y[c * a.steps + t] = h[c];
   }
   if (l == 0) {
     T* saved = ring + wavenet_queue_slot(t, capacity) * channels;
-    for (int64_t u = 0; u < width; ++u) saved[c0 + u] = present[(c0 + u) * stride];
+    for (int64_t c = 0; c < channels; ++c) saved[c] = present[c * stride];
   }
 }
 
-template <typename T>
-void run_stream(const Stream<T>& a, const Share& s, const T* packed, const T* packed_bias, T* h) {
-  for (int64_t t = 0; t < a.steps; ++t)
-    for (int64_t l = 0; l < a.layers; ++l) compute_phase(a, s, packed, packed_bias, h, t, l);
-}
-
-// A stream split over threads: phase k = t * layers + l of every share must
-// be done before any share starts phase k + 1 (phase k + 1 reads all channels
-// that phase k wrote), and that is the only ordering needed (a phase writes
-// only ring slots no one reads in that phase). Each share has a state word:
-// 2k + 1 while its phase k is being computed, 2k + 2 once that is done.
-//
-// Each thread computes its own share of a phase, then waits until every
-// share is done. Any thread may compute any share (the result does not depend
-// on who does): a share still unclaimed after a short spin -- its owner lost
-// its core on this shared machine -- is taken over, and from then on taken
-// over at once until its owner shows up again. So a stream whose threads
-// share one core runs at about the speed of one thread, instead of paying a
-// context switch at every layer; and a thread that slept catches up by
-// skipping the phases others did for it.
-struct alignas(64) ShareState {
-  std::atomic<uint32_t> value{0};  // compared modulo 2^32: shares are never far apart
+// Steps done by one stage: written by its thread only, on a line of its own;
+// 32-bit (a futex's width), compared modulo 2^32 (stages are never far apart).
+struct alignas(64) Progress {
+  std::atomic<uint32_t> steps{0};
 };
 
-template <typename T>
-struct SplitStream {
-  Stream<T> stream;
-  int parts;
-  const Share* shares;
-  const T* const* packed;       // per share
-  const T* const* packed_bias;  // per share
-  ShareState* state;            // per share
-};
-
-inline void spin_pause() {
+inline void wait_for(std::atomic<uint32_t>& steps, uint32_t target) {
+  for (int spins = 0;; ++spins) {
+    const uint32_t seen = steps.load(std::memory_order_acquire);
+    if (int32_t(seen - target) >= 0) return;
+    if (spins < kSpinsBeforeSleep) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
+    } else {
+      steps.wait(seen, std::memory_order_acquire);
+    }
+  }
 }
 
+// Layers [l0, l1) of every stream, step by step. upstream: the stage that
+// feeds layer l0 (null for the first); downstream: the stage fed by layer
+// l1 - 1, which may be `lead` steps behind (null for the last).
 template <typename T>
-void run_split(const SplitStream<T>& sp, int self, T* h) {
-  const int64_t layers = sp.stream.layers, phases = sp.stream.steps * layers;
-  bool owner_away = false;  // the last share this thread waited for had to be taken over
-  for (int64_t k = 0; k < phases;) {
-    const uint32_t unclaimed = uint32_t(2 * k), claimed = unclaimed + 1, done = unclaimed + 2;
-    const auto compute = [&](int s) {
-      compute_phase(sp.stream, sp.shares[s], sp.packed[s], sp.packed_bias[s], h, k / layers, k % layers);
-      sp.state[s].value.store(done, std::memory_order_release);
-      sp.state[s].value.notify_all();
-    };
-    uint32_t expected = unclaimed;
-    if (sp.state[self].value.compare_exchange_strong(expected, claimed, std::memory_order_acq_rel)) compute(self);
-    // Phases done past k by every share: more than one when others did this thread's work.
-    int64_t skip = phases;
-    for (int s = 0; s < sp.parts; ++s) {
-      std::atomic<uint32_t>& state = sp.state[s].value;
-      for (int spins = 0;; ++spins) {
-        uint32_t seen = state.load(std::memory_order_acquire);
-        const int32_t progress = int32_t(seen - unclaimed);  // 0 unclaimed, 1 claimed, >= 2 done
-        if (progress >= 2) {
-          skip = std::min<int64_t>(skip, progress / 2);
-          break;
-        }
-        if (progress == 1) {
-          owner_away = false;  // someone is at work on it
-          if (spins < kSpinsBeforeSleep)
-            spin_pause();
-          else
-            state.wait(seen, std::memory_order_acquire);
-          continue;
-        }
-        // Unclaimed (never this thread's own share: its claim above settled that).
-        if (owner_away || spins >= kSpinsBeforeTakeover) {
-          if (state.compare_exchange_strong(seen, claimed, std::memory_order_acq_rel)) {
-            compute(s);
-            owner_away = true;
-            skip = std::min<int64_t>(skip, 1);
-            break;
-          }
-          continue;
-        }
-        spin_pause();
-      }
+void run_stage(const std::vector<Stream<T>>& streams, const Layout<T>& g, int64_t l0, int64_t l1, const T* packed,
+               const T* packed_bias, T* h, Progress* upstream, Progress* mine, Progress* downstream, int64_t lead) {
+  const int64_t steps = streams[0].steps;
+  for (int64_t t = 0; t < steps; ++t) {
+    if (upstream) wait_for(upstream->steps, uint32_t(t + 1));
+    if (downstream && t > lead) wait_for(downstream->steps, uint32_t(t - lead));
+    for (int64_t l = l0; l < l1; ++l)
+      for (const Stream<T>& stream : streams)
+        compute_layer(stream, g, packed + (l - l0) * g.layer_size(), packed_bias + (l - l0) * g.rows(), h, t, l);
+    if (mine) {
+      mine->steps.store(uint32_t(t + 1), std::memory_order_release);
+      mine->steps.notify_all();
     }
-    k += std::max<int64_t>(1, skip);
   }
 }
 
@@ -291,69 +258,63 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
     std::memcpy(y, x, n * channels * steps * sizeof(T));
     return;
   }
-  std::vector<int64_t> capacity(layers), ring_offset(layers + 1, 0);
-  for (int64_t l = 0; l < layers; ++l) {
-    capacity[l] = wavenet_queue_capacity(dilations[l], steps);
-    ring_offset[l + 1] = ring_offset[l] + capacity[l] * channels;
-  }
-  const int64_t ring_size = ring_offset[layers];
-  const int64_t weight_bytes = layers * 4 * channels * channels * int64_t(sizeof(T));
-  const int64_t vectors = (channels + kLanes<T> - 1) / kLanes<T>;
-  const int64_t max_threads = threads > 0 ? threads : omp_get_max_threads();
+  const Layout<T> g = layout_of<T>(channels);
+  int stages = int(std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), layers));
+  if (threads == 0 && n * layers * 4 * channels * channels < kPipelineMinWork) stages = 1;
 
-  if (n == 1) {
-    // Split the channels, or run on the calling thread (no parallel region).
-    int parts = int(std::min(max_threads, vectors));
-    if (threads == 0 && weight_bytes < kSplitMinWeightBytes) parts = 1;
-    T* rings = thread_scratch<T, 6>(ring_size);  // any content: a slot is read only after it is written
-    const Stream<T> stream{x, y, channels, steps, layers, dilations, capacity.data(), ring_offset.data(), rings};
-    if (parts <= 1) {
-      const Share s = share_of<T>(channels, 1, 0);
-      T* packed = thread_scratch<T, 4>(layers * 2 * channels * s.rows());
-      T* packed_bias = thread_scratch<T, 5>(layers * s.rows());
-      pack_share(weights, biases, channels, layers, s, packed, packed_bias);
-      run_stream(stream, s, packed, packed_bias, thread_scratch<T, 7>(s.rows()));
-      return;
+  // Rings, per sample: layer l's holds capacity[l] slots of C values. A layer
+  // that starts a stage gets kSlack more slots (see run_stage), decided once
+  // the team is known.
+  std::vector<int64_t> capacity(layers), ring_offset(layers + 1);
+  std::vector<Stream<T>> streams(n);
+  const auto plan_rings = [&](int team) {
+    ring_offset[0] = 0;
+    for (int64_t l = 0; l < layers; ++l) {
+      capacity[l] = wavenet_queue_capacity(dilations[l], steps);
+      const bool hand_over = l > 0 && l * team / layers != (l - 1) * team / layers;
+      if (hand_over) {
+        const int64_t reach = dilations[l] < steps ? dilations[l] : 0;  // the oldest slot still read
+        while (capacity[l] < reach + kSlack + 1) capacity[l] *= 2;
+      }
+      ring_offset[l + 1] = ring_offset[l] + capacity[l] * channels;
     }
-    std::vector<Share> shares(parts);
-    std::vector<const T*> packed(parts), packed_bias(parts);
-    std::unique_ptr<ShareState[]> state(new ShareState[parts]);
-#pragma omp parallel num_threads(parts)
-    {
-      // The team may be smaller than asked for: split over whoever came.
-      const int team = omp_get_num_threads(), self = omp_get_thread_num();
-      for (int p = 0; p < team; ++p) shares[p] = share_of<T>(channels, team, p);
-      // Each thread packs its own share into its own buffer: first touched,
-      // and then kept, in its own core's caches.
-      T* own = thread_scratch<T, 4>(layers * 2 * channels * shares[self].rows());
-      T* own_bias = thread_scratch<T, 5>(layers * shares[self].rows());
-      pack_share(weights, biases, channels, layers, shares[self], own, own_bias);
-      packed[self] = own;
-      packed_bias[self] = own_bias;
-      // Anyone may compute any share: every share must be packed first.
-#pragma omp barrier
-      const SplitStream<T> split{stream, team, shares.data(), packed.data(), packed_bias.data(), state.get()};
-      run_split(split, self, thread_scratch<T, 7>(share_of<T>(channels, 1, 0).rows()));
-    }
+    // Any content: a slot is read only after it is written.
+    T* rings = thread_scratch<T, 6>(n * ring_offset[layers]);
+    for (int64_t s = 0; s < n; ++s)
+      streams[s] = {x + s * channels * steps, y + s * channels * steps, channels, steps, layers, dilations,
+                    capacity.data(), ring_offset.data(), rings + s * ring_offset[layers]};
+  };
+  // The steps a stage may run ahead of the stage that starts at layer l.
+  const auto lead_into = [&](int64_t l) {
+    const int64_t reach = dilations[l] < steps ? dilations[l] : 0;
+    return capacity[l] - reach - 1;
+  };
+
+  if (stages <= 1) {
+    plan_rings(1);
+    T* packed = thread_scratch<T, 4>(layers * g.layer_size());
+    T* packed_bias = thread_scratch<T, 5>(layers * g.rows());
+    pack_layers(weights, biases, g, 0, layers, packed, packed_bias);
+    run_stage(streams, g, 0, layers, packed, packed_bias, thread_scratch<T, 7>(g.rows()), nullptr, nullptr, nullptr,
+              0);
     return;
   }
-
-  // A batch: whole samples per thread, all channels each, the weights packed once.
-  const Share all = share_of<T>(channels, 1, 0);
-  T* packed = thread_scratch<T, 4>(layers * 2 * channels * all.rows());
-  T* packed_bias = thread_scratch<T, 5>(layers * all.rows());
-  pack_share(weights, biases, channels, layers, all, packed, packed_bias);
-#pragma omp parallel num_threads(int(std::min(max_threads, n)))
+  std::unique_ptr<Progress[]> progress(new Progress[stages]);
+#pragma omp parallel num_threads(stages)
   {
-    T* rings = thread_scratch<T, 6>(ring_size);
-    T* h = thread_scratch<T, 7>(all.rows());
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t sample = 0; sample < n; ++sample) {
-      const int64_t offset = sample * channels * steps;
-      const Stream<T> stream{x + offset, y + offset, channels, steps, layers, dilations,
-                             capacity.data(), ring_offset.data(), rings};
-      run_stream(stream, all, packed, packed_bias, h);
-    }
+    // The team may be smaller than asked for: split over whoever came.
+    const int team = omp_get_num_threads(), self = omp_get_thread_num();
+#pragma omp single
+    plan_rings(team);
+    // Each thread packs its own layers into its own buffer: first touched,
+    // and then kept, in its own core's caches.
+    const int64_t l0 = layers * self / team, l1 = layers * (self + 1) / team;
+    T* packed = thread_scratch<T, 4>((l1 - l0) * g.layer_size());
+    T* packed_bias = thread_scratch<T, 5>((l1 - l0) * g.rows());
+    pack_layers(weights, biases, g, l0, l1, packed, packed_bias);
+    run_stage(streams, g, l0, l1, packed, packed_bias, thread_scratch<T, 7>(g.rows()),
+              self > 0 ? &progress[self - 1] : nullptr, &progress[self],
+              self + 1 < team ? &progress[self + 1] : nullptr, self + 1 < team ? lead_into(l1) : 0);
   }
 }
 
