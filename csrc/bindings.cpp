@@ -26,4 +26,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("conv2d", &kernel_arena::conv2d, "2-D convolution; algorithm 'auto', 'direct' (CPU) or 'im2col' (+ GEMM)",
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("causal_conv1d", &kernel_arena::causal_conv1d, "dilated causal 1-D convolution (left zero padding)",
+        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("dilation"));
+  m.def("wavenet_stream", &kernel_arena::wavenet_stream,
+        "a WaveNet residual stack run step by step with per-layer queues; threads 0: chosen by the extension",
+        py::arg("x"), py::arg("weights"), py::arg("biases"), py::arg("dilations"), py::arg("threads") = 0);
 }

@@ -136,3 +136,82 @@ def test_cases_have_the_issue_shapes():
         assert (params["n"], params["cin"], params["cout"], params["k"], params["length"]) == (4, 64, 128, 2, 16000)
         assert params["dilation"] == dilation
     assert any(case.small for case in spec.cases)
+
+
+# -- the extension's tiled CPU kernel -------------------------------------------
+EXT_CPU = [p for p in _cpu_impls() if p.values[0].backend == "ext"]
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "n, cin, cout, k, length, dilation",
+    [
+        # Lengths around the register block (32 or 48 times in float32, 16 or
+        # 24 in float64) and output channels around its 8 (tails of 4, 2, 1).
+        (1, 3, 1, 2, 1, 1),
+        (2, 5, 7, 3, 15, 2),
+        (1, 4, 9, 2, 16, 3),
+        (1, 4, 13, 2, 17, 1),
+        (3, 2, 17, 4, 47, 5),
+        (1, 6, 8, 2, 49, 48),
+        # Several bands per sample (tiles of >= 256 times), the last one short,
+        # with the older taps reaching across band boundaries.
+        (2, 8, 12, 3, 1337, 100),
+        (1, 16, 24, 2, 2500, 700),
+        # Sequences shorter than the shift: older taps read only padding.
+        (1, 3, 5, 3, 5, 4),
+        (2, 4, 6, 2, 40, 41),
+        (1, 2, 3, 5, 7, 1000),
+    ],
+    ids=lambda v: str(v),
+)
+def test_ext_matches_reference_across_tile_and_block_boundaries(impl, dtype, n, cin, cout, k, length, dilation):
+    _require(impl)
+    inputs = _inputs(n=n, cin=cin, cout=cout, k=k, length=length, dilation=dilation, dtype=dtype, seed=length)
+    inputs["weight"] /= np.sqrt(cin * k).astype(dtype)
+    _assert_matches(impl, inputs, impls.spec(OP).reference(**inputs))
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+def test_ext_per_tap_copies_for_dilations_longer_than_a_band(impl):
+    """Many channels make the band short (the tile's copy must fit in L2):
+    a dilation longer than the band copies each tap's window on its own
+    instead of one window per channel spanning the dilation."""
+    _require(impl)
+    inputs = _inputs(n=1, cin=600, cout=9, k=3, length=1900, dilation=500, dtype="float32", seed=5)
+    inputs["weight"] /= np.float32(np.sqrt(600 * 3))
+    _assert_matches(impl, inputs, impls.spec(OP).reference(**inputs))
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+def test_ext_checks_its_own_arguments(impl):
+    """The extension is callable without the spec in front of it: it must
+    reject what it would otherwise read out of bounds, naming the argument,
+    with the spec's error types."""
+    _require(impl)
+    torch = pytest.importorskip("torch")
+    from impls.backends import ext_module
+
+    conv = ext_module().causal_conv1d
+    x, weight, bias = torch.zeros(2, 4, 10), torch.zeros(6, 4, 3), torch.zeros(6)
+    assert conv(x, weight, bias, 2).shape == (2, 6, 10)
+    assert conv(x, weight, None, 2).shape == (2, 6, 10)
+    bad = [
+        ((torch.zeros(4, 10), weight, bias, 1), ValueError, r"x must be 3-D"),
+        ((x, torch.zeros(6, 4), bias, 1), ValueError, r"weight must be 3-D"),
+        ((x, torch.zeros(6, 3, 3), bias, 1), ValueError, r"weight must have shape \(Cout, Cin, k\) with Cin = 4"),
+        ((x, torch.zeros(6, 4, 0), bias, 1), ValueError, r"weight must have Cout >= 1 and k >= 1"),
+        ((torch.zeros(0, 4, 10), weight, bias, 1), ValueError, r"x must have at least one sample"),
+        ((x, weight, torch.zeros(5), 1), ValueError, r"bias must have shape \(6\)"),
+        ((x, weight, torch.zeros(6, 1), 1), ValueError, r"bias must be 1-D"),
+        ((torch.zeros(2, 4, 20)[..., ::2], weight, bias, 1), ValueError, r"x must be contiguous"),
+        ((x.int(), weight, bias, 1), TypeError, r"x must have dtype float32 or float64"),
+        ((x, weight.double(), bias, 1), TypeError, r"weight must have the dtype of x"),
+        ((x, weight, bias.double(), 1), TypeError, r"bias must have the dtype of x"),
+        ((x, weight, bias, 0), ValueError, r"dilation must be >= 1"),
+        ((x, weight, bias, 2**62), ValueError, r"dilation must keep \(k-1\) \* dilation below 2\^61"),
+    ]
+    for args, error, pattern in bad:
+        with pytest.raises(error, match=pattern):
+            conv(*args)

@@ -222,3 +222,102 @@ def test_float32_tolerance_still_fails_an_off_by_one_dilation(layer):
     wrong[layer] += 1
     off_by_one = spec.reference(**dict(checked, dilations=tuple(wrong))).astype(np.float32)
     assert not spec.compare(off_by_one, spec.reference(**checked), checked).ok
+
+
+# -- the extension's CPU paths ----------------------------------------------------
+EXT_CPU = [p for p in _cpu_impls() if p.values[0].backend == "ext"]
+
+
+def _ext_run(impl, inputs, threads):
+    checked = impls.spec(OP).validate(**inputs)
+    return impl.to_numpy(impl.fn(**impl.prepare(checked), threads=threads), checked)
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("channels", [64, 40, 3], ids=lambda c: f"C{c}")
+@pytest.mark.parametrize("threads", [2, 4])
+def test_ext_pipeline_matches_one_thread_bit_for_bit(impl, dtype, channels, threads):
+    """The stack split over threads (a pipeline: each thread runs a group of
+    layers and hands x_l[t] on through the ring of the next group's first
+    layer, running ahead by a bounded slack) gives exactly the single-thread
+    result -- every layer runs the same code whichever thread runs it -- and
+    both match the reference. Four threads on a two-core machine lose their
+    cores mid-stream and must wait for each other, sleeping. C = 40 and C = 3
+    are not whole SIMD vectors (zero-padded rows in the packed weights); the
+    dilations of 256 and more wrap their rings during the 300 steps."""
+    _require(impl)
+    inputs = _inputs(n=1, channels=channels, steps=300, dilations=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 3, 300),
+                     dtype=dtype, seed=channels)
+    one = _ext_run(impl, inputs, threads=1)
+    for _ in range(3):
+        split = _ext_run(impl, inputs, threads=threads)
+        np.testing.assert_array_equal(split, one)
+    spec = impls.spec(OP)
+    checked = spec.validate(**inputs)
+    verdict = spec.compare(split, spec.reference(**checked), checked)
+    assert verdict.ok, verdict.message
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+@pytest.mark.parametrize(
+    "steps, dilations, threads",
+    [
+        (40, (1, 50), 2),  # the second stage's first layer reaches past the sequence: no past, slack only
+        (100, (64, 1), 2),  # a hand-over ring of dilation 1, filled and wrapped many times over
+        (1, (1, 2, 3), 3),  # one step: every stage waits for the one before
+        (20, (5,), 4),  # one layer: one stage, however many threads
+        (70, (2, 3, 4, 5, 6), 4),  # stages of one and two layers
+    ],
+    ids=["past-beyond-sequence", "short-dilation-wraps", "one-step", "one-layer", "uneven-stages"],
+)
+def test_ext_pipeline_hand_over_edge_cases(impl, steps, dilations, threads):
+    _require(impl)
+    inputs = _inputs(n=2, channels=5, steps=steps, dilations=dilations, dtype="float64", seed=steps)
+    expected = impls.spec(OP).reference(**inputs)
+    split = _ext_run(impl, inputs, threads=threads)
+    np.testing.assert_array_equal(split, _ext_run(impl, inputs, threads=1))
+    np.testing.assert_allclose(split, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+def test_ext_batch_runs_each_sample_as_its_own_stream(impl):
+    """Every stage of the pipeline runs every sample of the batch: each
+    sample's output is bit for bit the output of that sample alone."""
+    _require(impl)
+    inputs = _inputs(n=3, channels=20, steps=90, dilations=(1, 2, 4, 8, 16, 32, 7), dtype="float32", seed=4)
+    batch = _ext_run(impl, inputs, threads=2)
+    for sample in range(3):
+        alone = _ext_run(impl, dict(inputs, x=inputs["x"][sample : sample + 1]), threads=1)
+        np.testing.assert_array_equal(batch[sample : sample + 1], alone)
+
+
+@pytest.mark.parametrize("impl", EXT_CPU)
+def test_ext_checks_its_own_arguments(impl):
+    """The extension is callable without the spec in front of it: it must
+    reject what it would otherwise read out of bounds, naming the argument."""
+    _require(impl)
+    torch = pytest.importorskip("torch")
+    from impls.backends import ext_module
+
+    stream = ext_module().wavenet_stream
+    x, weights, biases, dilations = torch.zeros(1, 2, 6), torch.zeros(3, 4, 2, 2), torch.zeros(3, 4), [1, 2, 4]
+    assert stream(x, weights, biases, dilations).shape == (1, 2, 6)
+    bad = [
+        ((x[0], weights, biases, dilations), ValueError, r"x must be 3-D"),
+        ((torch.zeros(0, 2, 6), weights, biases, dilations), ValueError, r"x must have at least one sample"),
+        ((x, torch.zeros(3, 4, 3, 2), biases, dilations), ValueError, r"weights must have shape \(layers, 2C, C, 2\)"),
+        ((x, torch.zeros(3, 4, 2, 3), biases, dilations), ValueError, r"weights must have shape \(layers, 2C, C, 2\)"),
+        ((x, weights, torch.zeros(3, 2), dilations), ValueError, r"biases must have shape \(3, 4\)"),
+        ((x, weights, torch.zeros(2, 4), dilations), ValueError, r"biases must have shape \(3, 4\)"),
+        ((x, weights, biases, [1, 2]), ValueError, r"dilations must have one entry per layer"),
+        ((x, weights, biases, [1, 0, 4]), ValueError, r"dilations must all be >= 1"),
+        ((torch.zeros(1, 2, 12)[..., ::2], weights, biases, dilations), ValueError, r"x must be contiguous"),
+        ((x.double(), weights, biases, dilations), TypeError, r"weights must have the dtype of x"),
+        ((x, weights, biases.half(), dilations), TypeError, r"biases must have dtype float32 or float64"),
+    ]
+    for args, error, pattern in bad:
+        with pytest.raises(error, match=pattern):
+            stream(*args)
+    with pytest.raises(ValueError, match=r"threads must be >= 0"):
+        stream(x, weights, biases, dilations, threads=-1)

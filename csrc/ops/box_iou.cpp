@@ -11,8 +11,8 @@ namespace kernel_arena {
 at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
   check_float_tensor(boxes1, "boxes1", 2);
   check_float_tensor(boxes2, "boxes2", 2);
-  TORCH_CHECK(boxes1.size(1) == 4, "boxes1 must have shape (N, 4); got ", boxes1.sizes());
-  TORCH_CHECK(boxes2.size(1) == 4, "boxes2 must have shape (M, 4); got ", boxes2.sizes());
+  TORCH_CHECK_VALUE(boxes1.size(1) == 4, "boxes1 must have shape (N, 4); got ", boxes1.sizes());
+  TORCH_CHECK_VALUE(boxes2.size(1) == 4, "boxes2 must have shape (M, 4); got ", boxes2.sizes());
   check_like(boxes2, "boxes2", boxes1, "boxes1");
   const int64_t n = boxes1.size(0), m = boxes2.size(0);
   at::Tensor out = empty_output({n, m}, boxes1.options());

@@ -1,5 +1,8 @@
 // Input checks for the torch-facing op functions: each message names the
-// argument, what was expected and what was given, as torchvision's do.
+// argument, what was expected and what was given, as torchvision's do. Bad
+// input raises ValueError (TORCH_CHECK_VALUE), a wrong dtype or a non-tensor
+// TypeError (TORCH_CHECK_TYPE), as the op specs do in Python; RuntimeError is
+// left to failures that are not the caller's input (a build without CUDA).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -11,19 +14,19 @@
 namespace kernel_arena {
 
 inline void check_float_tensor(const at::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.defined(), name, " must be a tensor");
-  TORCH_CHECK(t.dim() == dim, name, " must be ", dim, "-D; got ", t.dim(), "-D with shape ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
-              " must have dtype float32 or float64; got ", t.scalar_type());
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-  TORCH_CHECK(t.is_cpu() || t.is_cuda(), name, " must be on the CPU or a CUDA device; got ", t.device());
+  TORCH_CHECK_TYPE(t.defined(), name, " must be a tensor");
+  TORCH_CHECK_VALUE(t.dim() == dim, name, " must be ", dim, "-D; got ", t.dim(), "-D with shape ", t.sizes());
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
+                   " must have dtype float32 or float64; got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous");
+  TORCH_CHECK_VALUE(t.is_cpu() || t.is_cuda(), name, " must be on the CPU or a CUDA device; got ", t.device());
 }
 
 inline void check_like(const at::Tensor& t, const char* name, const at::Tensor& ref, const char* ref_name) {
-  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), name, " must have the dtype of ", ref_name, " (",
-              ref.scalar_type(), "); got ", t.scalar_type());
-  TORCH_CHECK(t.device() == ref.device(), name, " must be on the device of ", ref_name, " (", ref.device(),
-              "); got ", t.device());
+  TORCH_CHECK_TYPE(t.scalar_type() == ref.scalar_type(), name, " must have the dtype of ", ref_name, " (",
+                   ref.scalar_type(), "); got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.device() == ref.device(), name, " must be on the device of ", ref_name, " (", ref.device(),
+                    "); got ", t.device());
 }
 
 #ifdef WITH_CUDA

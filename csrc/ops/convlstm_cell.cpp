@@ -23,17 +23,19 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
   check_like(bias, "bias", x, "x");
   const int64_t batch = x.size(0), in_channels = x.size(1), height = x.size(2), width = x.size(3);
   const int64_t hidden = h.size(1), k = weight.size(2);
-  TORCH_CHECK(height >= 1 && width >= 1, "x must have an image of at least 1 x 1 pixels; got shape ", x.sizes());
-  TORCH_CHECK(h.size(0) == batch && h.size(2) == height && h.size(3) == width,
-              "h must have shape (B, Ch, H, W) = (", batch, ", Ch, ", height, ", ", width, ") to match x; got ",
-              h.sizes());
-  TORCH_CHECK(c.sizes() == h.sizes(), "c must have the shape of h, ", h.sizes(), "; got ", c.sizes());
-  TORCH_CHECK(weight.size(0) == 4 * hidden && weight.size(1) == in_channels + hidden,
-              "weight must have shape (4*Ch, Cin + Ch, k, k) = (", 4 * hidden, ", ", in_channels + hidden,
-              ", k, k); got ", weight.sizes());
-  TORCH_CHECK(weight.size(3) == k && k % 2 == 1,
-              "weight must have a square kernel of odd size k (padding k // 2 keeps H x W); got ", weight.sizes());
-  TORCH_CHECK(bias.size(0) == 4 * hidden, "bias must have shape (4*Ch,) = (", 4 * hidden, ",); got ", bias.sizes());
+  TORCH_CHECK_VALUE(height >= 1 && width >= 1, "x must have an image of at least 1 x 1 pixels; got shape ", x.sizes());
+  TORCH_CHECK_VALUE(h.size(0) == batch && h.size(2) == height && h.size(3) == width,
+                    "h must have shape (B, Ch, H, W) = (", batch, ", Ch, ", height, ", ", width, ") to match x; got ",
+                    h.sizes());
+  TORCH_CHECK_VALUE(c.sizes() == h.sizes(), "c must have the shape of h, ", h.sizes(), "; got ", c.sizes());
+  TORCH_CHECK_VALUE(weight.size(0) == 4 * hidden && weight.size(1) == in_channels + hidden,
+                    "weight must have shape (4*Ch, Cin + Ch, k, k) = (", 4 * hidden, ", ", in_channels + hidden,
+                    ", k, k); got ", weight.sizes());
+  TORCH_CHECK_VALUE(weight.size(3) == k && k % 2 == 1,
+                    "weight must have a square kernel of odd size k (padding k // 2 keeps H x W); got ",
+                    weight.sizes());
+  TORCH_CHECK_VALUE(bias.size(0) == 4 * hidden, "bias must have shape (4*Ch,) = (", 4 * hidden, ",); got ",
+                    bias.sizes());
 
   // One convolution over cat(x, h), bias fused by oneDNN/cuDNN. Measured on
   // b4-32to64-64x64 (CPU, 2 threads): two convolutions of x and h, summed

@@ -11,8 +11,8 @@ namespace kernel_arena {
 
 at::Tensor gated_unit(const at::Tensor& x, const std::string& kind) {
   check_float_tensor(x, "x", 3);
-  TORCH_CHECK(x.size(1) % 2 == 0, "x must have an even number of channels (2C); got ", x.size(1));
-  TORCH_CHECK(kind == "tanh" || kind == "glu", "kind must be 'tanh' or 'glu'; got '", kind, "'");
+  TORCH_CHECK_VALUE(x.size(1) % 2 == 0, "x must have an even number of channels (2C); got ", x.size(1));
+  TORCH_CHECK_VALUE(kind == "tanh" || kind == "glu", "kind must be 'tanh' or 'glu'; got '", kind, "'");
   const GateKind gate_kind = kind == "tanh" ? GateKind::kTanh : GateKind::kGlu;
   const int64_t n = x.size(0), c = x.size(1) / 2, l = x.size(2);
   at::Tensor out = empty_output({n, c, l}, x.options());

@@ -14,17 +14,17 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
                std::optional<double> score_threshold) {
   check_float_tensor(boxes, "boxes", 2);
   check_float_tensor(scores, "scores", 1);
-  TORCH_CHECK(boxes.size(1) == 4, "boxes must have shape (N, 4); got ", boxes.sizes());
+  TORCH_CHECK_VALUE(boxes.size(1) == 4, "boxes must have shape (N, 4); got ", boxes.sizes());
   check_like(scores, "scores", boxes, "boxes");
-  TORCH_CHECK(scores.size(0) == boxes.size(0), "scores must have one entry per box: boxes has ", boxes.size(0),
-              ", scores has ", scores.size(0));
+  TORCH_CHECK_VALUE(scores.size(0) == boxes.size(0), "scores must have one entry per box: boxes has ", boxes.size(0),
+                    ", scores has ", scores.size(0));
   // The CPU grid is exact only for thresholds >= 0 (see cpu/nms_kernel.cpp).
-  TORCH_CHECK(std::isfinite(iou_threshold) && iou_threshold >= 0 && iou_threshold <= 1,
-              "iou_threshold must lie in [0, 1]; got ", iou_threshold);
+  TORCH_CHECK_VALUE(std::isfinite(iou_threshold) && iou_threshold >= 0 && iou_threshold <= 1,
+                    "iou_threshold must lie in [0, 1]; got ", iou_threshold);
 
   at::Tensor candidates, b = boxes, s = scores;
   if (score_threshold) {
-    TORCH_CHECK(std::isfinite(*score_threshold), "score_threshold must be finite; got ", *score_threshold);
+    TORCH_CHECK_VALUE(std::isfinite(*score_threshold), "score_threshold must be finite; got ", *score_threshold);
     candidates = at::nonzero(scores > *score_threshold).flatten();
     b = boxes.index_select(0, candidates);
     s = scores.index_select(0, candidates);
@@ -37,8 +37,8 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
     if (b.is_cuda()) {
 #ifdef WITH_CUDA
       c10::cuda::CUDAGuard guard(b.device());
-      TORCH_CHECK(n <= nms_cuda_max_boxes(), "boxes: nms on CUDA takes at most ", nms_cuda_max_boxes(),
-                  " boxes; got ", n);
+      TORCH_CHECK_VALUE(n <= nms_cuda_max_boxes(), "boxes: nms on CUDA takes at most ", nms_cuda_max_boxes(),
+                        " boxes; got ", n);
       const at::Tensor sorted = b.index_select(0, order).contiguous();
       const int64_t words = n * ((n + 63) / 64);
       at::Tensor mask = at::empty({words}, b.options().dtype(at::kLong));

@@ -23,5 +23,9 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                   const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm);
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                         int64_t dilation);
+at::Tensor wavenet_stream(const at::Tensor& x, const at::Tensor& weights, const at::Tensor& biases,
+                          const std::vector<int64_t>& dilations, int64_t threads);
 
 }  // namespace kernel_arena

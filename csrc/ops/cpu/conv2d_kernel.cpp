@@ -23,9 +23,6 @@
 // strided stem), kDirect beat kIm2colGemm with MKL's GEMM by 1.1-3x.
 #include <ATen/ATen.h>
 #include <omp.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <exception>
@@ -33,10 +30,13 @@
 #include <vector>
 
 #include "ops/conv2d.h"
+#include "ops/cpu/direct_block.h"
 
 namespace kernel_arena {
 
 namespace {
+
+using namespace cpu;
 
 // Scratch per thread (column buffer, or polyphase copy plus output band): with
 // the weights it reads, it stays inside the 2 MiB L2 of a Zen 4 core.
@@ -76,15 +76,6 @@ class ParallelErrors {
   std::exception_ptr error_;
   std::mutex mutex_;
 };
-
-// The per-thread scratch buffers, kept between calls: fresh ones would be
-// first-touched (page-faulted) on every call, at ~3.5 GB/s on this machine.
-template <typename T, int kSlot>
-T* thread_scratch(int64_t elements) {
-  static thread_local std::vector<T> buffer;
-  if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
-  return buffer.data();
-}
 
 template <typename T, int kStrideW>
 void im2col_rows(const T* image, Conv2dGeometry g, int64_t c0, int64_t channels, int64_t out_y0, int64_t out_y1,
@@ -174,98 +165,6 @@ void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t 
   errors.rethrow();
 }
 
-// One 64-byte SIMD register of T (AVX-512 here; two AVX2 or four SSE
-// registers on other x86 CPUs), as a GCC/Clang vector type: the kernel below
-// is plain C++ and the compiler emits broadcast-FMAs from it. Loads and
-// stores go through the element-aligned, may_alias variant: the windows sit
-// at any offset in arrays of T.
-template <typename T>
-struct SimdOf;
-template <>
-struct SimdOf<float> {
-  typedef float type __attribute__((vector_size(64)));
-  typedef float unaligned __attribute__((vector_size(64), aligned(4), may_alias));
-};
-template <>
-struct SimdOf<double> {
-  typedef double type __attribute__((vector_size(64)));
-  typedef double unaligned __attribute__((vector_size(64), aligned(8), may_alias));
-};
-template <typename T>
-using Simd = typename SimdOf<T>::type;
-template <typename T>
-constexpr int64_t kLanes = 64 / sizeof(T);
-
-template <typename T>
-Simd<T> load(const T* p) {
-  return *reinterpret_cast<const typename SimdOf<T>::unaligned*>(p);
-}
-template <typename T>
-void store(T* p, Simd<T> v) {
-  *reinterpret_cast<typename SimdOf<T>::unaligned*>(p) = v;
-}
-
-// Output channels per register block, and vectors of consecutive q per block:
-// 8 x 3 = 24 of the 32 zmm registers accumulate, and each tap costs 3 vector
-// loads and 8 weight broadcasts for 24 FMAs, so the FMA units, not the loads,
-// set the pace (measured ~95 % of one core's FMA peak on ResNet's 3 x 3).
-// Blocks of 2 vectors run as fast and waste less where q runs are short
-// (deep layers: 222 q per 14 x 14 image are 240 in blocks of 48, 224 in 32).
-constexpr int kBlockChannels = 8;
-
-// out[m][q] for m < kMR, q < kNV * kLanes = sum over taps k of
-// packed_weight[k][m] * in[tap_offset[k] + q].
-template <typename T, int kMR, int kNV>
-void direct_block(const T* in, const int64_t* tap_offset, int64_t taps, const T* packed_weight, T* out,
-                  int64_t out_ld) {
-  Simd<T> acc[kMR][kNV] = {};
-  for (int64_t k = 0; k < taps; ++k) {
-    const T* window = in + tap_offset[k];
-    Simd<T> pixels[kNV];
-    for (int v = 0; v < kNV; ++v) pixels[v] = load(window + v * kLanes<T>);
-    for (int m = 0; m < kMR; ++m) {
-      const T w = packed_weight[k * kMR + m];
-      for (int v = 0; v < kNV; ++v) acc[m][v] += w * pixels[v];
-    }
-  }
-  // Fully unrolled, so acc stays in registers (GCC left this loop rolled and
-  // kept acc on the stack: a memset and 24 spills per block).
-#pragma GCC unroll 8
-  for (int m = 0; m < kMR; ++m)
-#pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) store(out + m * out_ld + v * kLanes<T>, acc[m][v]);
-}
-
-template <typename T, int kNV>
-void run_block(int64_t mr, const T* in, const int64_t* tap_offset, int64_t taps, const T* packed_weight, T* out,
-               int64_t out_ld) {
-  switch (mr) {
-    case 8: direct_block<T, 8, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
-    case 4: direct_block<T, 4, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
-    case 2: direct_block<T, 2, kNV>(in, tap_offset, taps, packed_weight, out, out_ld); break;
-    default: direct_block<T, 1, kNV>(in, tap_offset, taps, packed_weight, out, out_ld);
-  }
-}
-
-// dst[0:count] = src[0:count], whole 64-byte lines of dst with streaming
-// (non-temporal) stores: they skip the read-for-ownership of each line of y
-// and leave the caches to the inputs.
-template <typename T>
-void stream_copy(T* dst, const T* src, int64_t count) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  for (; i < count && reinterpret_cast<uintptr_t>(dst + i) % 64 != 0; ++i) dst[i] = src[i];
-  for (; i + kLanes<T> <= count; i += kLanes<T>)
-    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
-#endif
-  for (; i < count; ++i) dst[i] = src[i];
-}
-
-// Register blocks of a group's output channels: 8 at a time, the rest in 4, 2, 1.
-inline int64_t block_channels(int64_t remaining) {
-  return remaining >= kBlockChannels ? kBlockChannels : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
-}
-
 // The rows of x that a direct tile's polyphase copy reads, to prefetch while
 // the tile before it computes: the convolution itself is FMA-bound, but its
 // copy step waits on DRAM unless its input is already on the way.
@@ -324,18 +223,11 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
         tap_offset[(ci * g.kernel_h + ki) * g.kernel_w + kj] =
             ((ci * sh + dy % sh) * sw + dx % sw) * plane + dy / sh * row_len + dx / sw;
       }
-  // Weights packed per register block as [tap][channel of the block], so a
-  // block's broadcasts walk memory in order; the block starting at channel co
-  // of the group starts at co * taps.
+  // Weights packed per register block (see pack_block_weights), group by group.
   T* packed = thread_scratch<T, 2>(groups * cout_per_group * taps);
   for (int64_t group = 0; group < groups; ++group)
-    for (int64_t co = 0, mr; co < cout_per_group; co += mr) {
-      mr = block_channels(cout_per_group - co);
-      const T* w = weight + (group * cout_per_group + co) * taps;
-      T* p = packed + (group * cout_per_group + co) * taps;
-      for (int64_t k = 0; k < taps; ++k)
-        for (int64_t m = 0; m < mr; ++m) p[k * mr + m] = w[m * taps + k];
-    }
+    pack_block_weights(weight + group * cout_per_group * taps, cout_per_group, taps,
+                       packed + group * cout_per_group * taps);
   const bool stream_output = n * groups * cout_per_group * out_pixels * int64_t(sizeof(T)) >= kStreamOutputBytes;
   auto tile_input = [&](int64_t t) {
     const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * sh - g.pad_h, 0, g.height);
@@ -392,9 +284,7 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
       }
       if (stream_output) stream_copy(dst, run, run_size);
     }
-#if defined(__AVX512F__)
-    if (stream_output) _mm_sfence();  // streaming stores are weakly ordered: publish before the barrier
-#endif
+    if (stream_output) stream_fence();  // streaming stores are weakly ordered: publish before the barrier
   });
   errors.rethrow();
 }

@@ -1,0 +1,20 @@
+"""wavenet_stream in the project's extension (csrc/ops/wavenet_stream*): the
+fast-wavenet queues, the whole time loop in one native call.
+
+CPU: per step and layer a (2C x 2C) matrix-vector product on the weights
+packed once per call, and the gate with a vectorising float32 tanh/sigmoid.
+A batch of one splits its channels over the threads, each keeping its share of
+the weights in its own core's L2, meeting at a spin barrier after every layer;
+batches run their samples in parallel. ``threads`` (0: chosen) fixes the
+thread count, for tests. CUDA: one persistent block per sample.
+"""
+
+from impls.backends import ext_module
+from impls.registry import register
+
+_C = ext_module()
+
+
+@register("wavenet_stream", backend="ext", device=("cpu", "cuda"))
+def wavenet_stream(x, weights, biases, dilations, threads=0):
+    return _C.wavenet_stream(x, weights, biases, list(dilations), threads)
