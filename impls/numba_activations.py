@@ -14,14 +14,10 @@ The one primitive is exp(t) for t <= 0, split as 2**n * (1 + p):
 - p = expm1(r) by its Taylor polynomial to degree 7 (float32) or 13 (float64).
   The first omitted term bounds the relative error of p: 0.347**7 / 8! = 1.5e-8
   (float32 ulp/2 = 6e-8) and 0.347**13 / 14! = 1.2e-17 (float64 ulp/2 = 1.1e-16);
-- 2**n by writing exponents into the exponent field (``_pow2``; ``ldexp`` is
-  a libm call), as 2**(n // 2) * 2**(n - n // 2): two normal numbers whose
-  product rounds once, correctly, into the subnormals, so exp(t) keeps its
-  absolute accuracy (one subnormal step) down to where it rounds to 0.  t is
-  clamped to T_MIN first (-104 in float32, -746 in float64), below which
-  exp(t) is under half the smallest subnormal and comes out 0, exactly as it
-  rounds.  (An earlier clamp at -87 / -708 kept exp(t) at ~1e-38 for every
-  smaller t: a * sigmoid(b) with a = 1e37, b = -5e4 gave 0.14, not 0.)
+- 2**n by writing n + bias into the exponent field (``_pow2``; ``ldexp`` is a
+  libm call).  t is clamped to T_MIN first so that 2**n stays a normal number
+  (-87 -> n = -126 in float32, -708 -> n = -1021 in float64): below the clamp
+  exp(t) reads as exp(T_MIN), an absolute error under 1.7e-38 / 3.3e-308.
 
 From the split:
 
@@ -59,19 +55,19 @@ MAX_REL_ERROR = {"float32": 4.8e-7, "float64": 2.0e-15}
 
 _LOG2E = 1.4426950408889634
 # ln 2 split for Cody-Waite: LN2_HI has its low mantissa bits zero, so n * LN2_HI
-# is exact for |n| < 2**9 (float32) / 2**20 (float64); here |n| <= 150 / 1076.
+# is exact for |n| < 2**9 (float32) / 2**20 (float64); here |n| <= 126 / 1022.
 _LN2_HI_32, _LN2_LO_32 = 0.693145751953125, 1.428606765330187e-06
 _LN2_HI_64, _LN2_LO_64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 
 F32 = np.float32
 LOG2E_32, LN2_HI_32, LN2_LO_32 = F32(_LOG2E), F32(_LN2_HI_32), F32(_LN2_LO_32)
-T_MIN_32 = F32(-104.0)
+T_MIN_32 = F32(-87.0)
 HALF_32, ONE_32 = F32(0.5), F32(1.0)
 # 1/k! for k = 2..7: expm1(r) = r + r^2/2! + ... + r^7/7!
 C2_32, C3_32, C4_32, C5_32, C6_32, C7_32 = (F32(1.0 / f) for f in (2, 6, 24, 120, 720, 5040))
 
 LOG2E_64, LN2_HI_64, LN2_LO_64 = _LOG2E, _LN2_HI_64, _LN2_LO_64
-T_MIN_64 = -746.0
+T_MIN_64 = -708.0
 # 1/k! for k = 2..13
 C2_64, C3_64, C4_64, C5_64, C6_64, C7_64, C8_64, C9_64, C10_64, C11_64, C12_64, C13_64 = (
     1.0 / f for f in (2, 6, 24, 120, 720, 5040, 40320, 362880, 3628800, 39916800, 479001600, 6227020800)
@@ -101,8 +97,7 @@ def _exp_split_32(t):
     n = np.floor(t * LOG2E_32 + HALF_32)
     r = (t - n * LN2_HI_32) - n * LN2_LO_32
     p = r + r * r * (C2_32 + r * (C3_32 + r * (C4_32 + r * (C5_32 + r * (C6_32 + r * C7_32)))))
-    half = np.floor(n * HALF_32)
-    return _pow2(half) * _pow2(n - half), p
+    return _pow2(n), p
 
 
 @numba.njit(error_model="numpy", fastmath={"contract"})
@@ -112,12 +107,11 @@ def _exp_split_64(t):
     r = (t - n * LN2_HI_64) - n * LN2_LO_64
     q = C8_64 + r * (C9_64 + r * (C10_64 + r * (C11_64 + r * (C12_64 + r * C13_64))))
     p = r + r * r * (C2_64 + r * (C3_64 + r * (C4_64 + r * (C5_64 + r * (C6_64 + r * (C7_64 + r * q))))))
-    half = np.floor(n * 0.5)
-    return _pow2(half) * _pow2(n - half), p
+    return _pow2(n), p
 
 
 def exp_split(t):
-    """(scale, p) with exp(t) = scale * (1 + p), scale a power of two (or 0); t <= 0."""
+    """(scale, p) with exp(t) = scale * (1 + p), scale a power of two; t <= 0."""
     raise NotImplementedError("exp_split is for Numba kernels")
 
 
