@@ -159,6 +159,15 @@ EXT_CPU = [p for p in _cpu_impls() if p.values[0].backend == "ext"]
         # with the older taps reaching across band boundaries.
         (2, 8, 12, 3, 1337, 100),
         (1, 16, 24, 2, 2500, 700),
+        # Outputs in pairs (t, t + d) (dilations of at least one SIMD vector,
+        # sequences of at least 8 d): an even k, odd k with an unpaired last
+        # tap, lengths that end inside a pair's first or second half, and
+        # bands of pairs whose runs of d times straddle band boundaries.
+        (2, 8, 9, 2, 1000, 16),
+        (1, 5, 12, 3, 700, 40),
+        (1, 3, 4, 4, 999, 33),
+        (2, 4, 17, 5, 3000, 100),
+        (1, 6, 8, 2, 4100, 512),
         # Sequences shorter than the shift: older taps read only padding.
         (1, 3, 5, 3, 5, 4),
         (2, 4, 6, 2, 40, 41),

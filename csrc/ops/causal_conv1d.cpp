@@ -1,14 +1,17 @@
 // causal_conv1d: checks, allocation, and the dtype and device dispatch to the
 // launchers in cpu/causal_conv1d_kernel.cpp and cuda/causal_conv1d_kernel.cu.
 //
-// Why a direct kernel rather than ATen's GEMMs: y[n] = bias + sum_j W_j @ x[n]
+// Why an own kernel rather than ATen's GEMMs: y[n] = bias + sum_j W_j @ x[n]
 // shifted by (k-1-j) * dilation is k GEMMs per sample on strided views of x
-// and y, with no copy. Measured on wavenet-d64 (2 threads, in one process,
-// interleaved): at::addmm on those views (MKL) took 35 ms per call and
+// and y, with no copy. Measured on wavenet-d64 (2 threads, one process,
+// interleaved): at::addmm on those views (MKL) took 35 ms per call, and
 // 25 ms even into an output allocated once, against 33 ms for torch's
-// F.pad + F.conv1d -- MKL's sgemm reaches only ~45 GFLOP/s on these
-// (128 x 64) x (64 x 16 000) products on this AMD CPU. The direct kernel:
-// see the figures in bench/PERFORMANCE.md.
+// F.pad + F.conv1d in that process -- MKL's sgemm reaches only ~85 GFLOP/s on
+// these (128 x 64) x (64 x 16 000) products on this AMD CPU. The CPU kernel
+// (cpu/causal_conv1d_kernel.cpp) runs its register block at one core's FMA
+// peak; on wavenet-d64, with both cores free, the direct path took 11.6 ms
+// and the paired (F(2, 2)) path, which the launcher takes there, 9.4-10 ms
+// (torch: 15.8 ms in the suite's quiet run, 33-46 ms in these processes).
 #include "ops/causal_conv1d.h"
 
 #include <cstdint>

@@ -2,10 +2,12 @@
 
 CPU: a direct convolution per tile (sample, band of times): the band's input
 is copied once, with the causal zeros in place, so that every tap is a
-shifted window of the copy, and a register block of 8 output channels x 32 or
-48 times sums all Cin * k taps in registers -- no padded input, no k-fold
-column buffer, no GEMM call. CUDA: an implicit GEMM, the taps staged in
-shared memory straight from x.
+shifted window of the copy, and a register block of 8 output channels x 48
+times sums the taps in registers -- no padded input, no k-fold column buffer,
+no GEMM call. Where the dilation is at least a SIMD vector and the sequence
+at least 8 dilations (WaveNet's layers), outputs go in pairs (t, t + d), each
+pair of taps taking Winograd's F(2, 2): 3 products instead of 4. CUDA: an
+implicit GEMM, the taps staged in shared memory straight from x.
 """
 
 from impls.backends import ext_module

@@ -131,6 +131,38 @@ void stream_copy(T* dst, const T* src, int64_t count) {
   for (; i < count; ++i) dst[i] = src[i];
 }
 
+// One vector to memory without the read-for-ownership of its line: p must be
+// 64-byte aligned (a plain store without AVX-512).
+template <typename T>
+inline void stream_store(T* p, Simd<T> v) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4)
+    _mm512_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<__m512>(v));
+  else
+    _mm512_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<__m512d>(v));
+#else
+  store(p, v);
+#endif
+}
+
+// dst[0:count] = a[0:count] + b[0:count] + bias (b may be null), in one pass;
+// with `stream`, the whole 64-byte lines of dst through streaming stores.
+template <typename T>
+void store_sum(T* dst, const T* a, const T* b, T bias, int64_t count, bool stream) {
+  int64_t c = 0;
+  if (stream)
+    for (; c < count && reinterpret_cast<uintptr_t>(dst + c) % 64 != 0; ++c) dst[c] = a[c] + (b ? b[c] : T(0)) + bias;
+  const Simd<T> bias_v = Simd<T>{} + bias;
+  for (; c + kLanes<T> <= count; c += kLanes<T>) {
+    const Simd<T> v = load(a + c) + (b ? load(b + c) : Simd<T>{}) + bias_v;
+    if (stream)
+      stream_store(dst + c, v);
+    else
+      store(dst + c, v);
+  }
+  for (; c < count; ++c) dst[c] = a[c] + (b ? b[c] : T(0)) + bias;
+}
+
 inline void stream_fence() {
 #if defined(__AVX512F__)
   _mm_sfence();
