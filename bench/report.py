@@ -398,11 +398,12 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
             i, j = impls_.index(r["implementation"]), cases.index(r["case"])
             if r["status"] == "ok" and pd.notna(r["speedup_vs_torch"]):
                 grid[i, j] = math.log2(r["speedup_vs_torch"])
-                labels[i][j] = f"{r['speedup_vs_torch']:.2g}×"
+                value = r["speedup_vs_torch"]
+                labels[i][j] = f"{value:.0f}×" if value >= 10 else f"{value:.2g}×"
             else:
                 labels[i][j] = status_label(r["status"]).lower()
         limit = max(1.0, float(np.nanmax(np.abs(grid))))
-        fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(cases), 0.9 + 0.42 * len(impls_)))
+        fig, ax = plt.subplots(figsize=(max(4.8, 1.6 + 0.95 * len(cases)), 0.9 + 0.42 * len(impls_)))
         cmap = matplotlib.colormaps["RdYlGn"].copy()
         cmap.set_bad("#e9ecef")
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
@@ -414,8 +415,8 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
         bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
         step = max(1, math.ceil(2 * math.floor(limit) / 8))  # at most ~9 labels
         ticks = list(range(-math.floor(limit), math.floor(limit) + 1, step))
-        bar.set_ticks(ticks, labels=[f"{2.0**t:g}×" for t in ticks], fontsize=7)
-        ax.set_title(f"{op}: speedup over torch ({dtype}, {device}; green is faster)", fontsize=9)
+        bar.set_ticks(ticks, labels=[f"{2.0**t:.3g}×" for t in ticks], fontsize=7)
+        ax.set_title(f"{op}: speedup over torch ({dtype}, {device})", fontsize=9)
         fig.tight_layout()
         name = f"{op}-heatmap-{dtype}-{device}.png"
         fig.savefig(out_dir / name, dpi=80)
