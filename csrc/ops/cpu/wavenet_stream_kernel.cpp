@@ -273,12 +273,15 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
   // the team is known.
   std::vector<int64_t> capacity(layers), ring_offset(layers + 1);
   std::vector<Stream<T>> streams(n);
+  // Stage p runs layers [first_layer(p), first_layer(p + 1)).
+  const auto first_layer = [&](int64_t p, int64_t team) { return layers * p / team; };
   const auto plan_rings = [&](int team) {
+    std::vector<bool> hand_over(layers, false);
+    for (int p = 1; p < team; ++p) hand_over[first_layer(p, team)] = true;
     ring_offset[0] = 0;
     for (int64_t l = 0; l < layers; ++l) {
       capacity[l] = wavenet_queue_capacity(dilations[l], steps);
-      const bool hand_over = l > 0 && l * team / layers != (l - 1) * team / layers;
-      if (hand_over) {
+      if (hand_over[l]) {
         const int64_t reach = dilations[l] < steps ? dilations[l] : 0;  // the oldest slot still read
         while (capacity[l] < reach + kSlack + 1) capacity[l] *= 2;
       }
@@ -314,7 +317,7 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
     plan_rings(team);
     // Each thread packs its own layers into its own buffer: first touched,
     // and then kept, in its own core's caches.
-    const int64_t l0 = layers * self / team, l1 = layers * (self + 1) / team;
+    const int64_t l0 = first_layer(self, team), l1 = first_layer(self + 1, team);
     T* packed = thread_scratch<T, 4>((l1 - l0) * g.layer_size());
     T* packed_bias = thread_scratch<T, 5>((l1 - l0) * g.rows());
     pack_layers(weights, biases, g, l0, l1, packed, packed_bias);
