@@ -224,3 +224,10 @@ def test_ext_checks_its_own_arguments(impl):
     for args, error, pattern in bad:
         with pytest.raises(error, match=pattern):
             conv(*args)
+    # The largest dilations it accepts: every older tap reads padding only.
+    generator = torch.Generator().manual_seed(0)
+    for k, length, dilation in ((3, 10, 2**59), (2, 4096, 2**61 - 1)):
+        x = torch.randn(2, 4, length, generator=generator)
+        weight = torch.randn(6, 4, k, generator=generator)
+        present = torch.einsum("oi,nit->not", weight[:, :, -1], x) + bias[:, None]
+        torch.testing.assert_close(conv(x, weight, bias, dilation), present)

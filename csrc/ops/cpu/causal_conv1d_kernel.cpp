@@ -159,8 +159,8 @@ void conv_direct(const T* x, const T* weight, const T* bias, int64_t n, int64_t 
 // a last, unpaired tap (k odd) gives G_{k-1} x_{k-1} to y[t] and G_{k-1} x_k to
 // y[t + d]. So each output pair costs k + ceil(k/2) (Cout x Cin) products
 // instead of 2k: 3/4 of the multiply-adds for k = 2, 5/6 for k = 3. (The
-// differences and the summed weights round once more than the direct sums;
-// with O(1) inputs that adds ~1 ulp per product, well inside the tolerance.)
+// differences and the summed weights add one rounding to each product term;
+// with O(1) inputs that stays well inside the float32 tolerance.)
 //
 // The pairs are the times t with floor(t / d) even, numbered a = 0, 1, ...:
 // t(a) = 2d floor(a / d) + a mod d, runs of d consecutive times. Per tile
@@ -178,7 +178,7 @@ inline int64_t pair_count(int64_t length, int64_t dilation) {
 // products all the same, so the saving shrinks as d approaches the length.
 template <typename T>
 bool pairs_pay(int64_t k, int64_t length, int64_t dilation) {
-  return k >= 2 && dilation >= kLanes<T> && 8 * dilation <= length;
+  return k >= 2 && dilation >= kLanes<T> && dilation <= length / 8;
 }
 
 template <typename T>

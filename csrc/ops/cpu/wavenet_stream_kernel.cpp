@@ -44,8 +44,12 @@ using namespace cpu;
 // into a ring the next stage is still reading, kSlack steps behind at most.
 constexpr int64_t kSlack = 32;
 // Below this many multiply-adds per step (all layers and samples) one thread
-// runs the whole stack: the hand-over between two stages, a cache line or
-// two crossing cores, costs about as much as ~2^14 multiply-adds.
+// runs the whole stack: the hand-over (a counter and a ring slot crossing
+// cores once per step) then weighs more against a step's work. Measured at
+// C = 32, 20 layers (82K per step): with both cores free 0.59 ms per call on
+// two threads against 0.86 ms on one; with another process holding a core,
+// 1.15 ms against 0.96 ms. At C = 64 (328K): 1.9 against 3.8-4.0 ms, and
+// 3.6-3.9 against 3.8-4.0 ms with a core held.
 constexpr int64_t kPipelineMinWork = int64_t(1) << 16;
 // Vectors of rows per pass of the product: with AVX-512, 8 x 2 accumulators
 // + 8 weight loads fit the 32 zmm registers, and a pass over 128 rows (C = 64)
@@ -56,11 +60,13 @@ constexpr int kMaxVectors = 8;
 #else
 constexpr int kMaxVectors = 2;
 #endif
-// Spins (each a PAUSE, ~35 ns on this machine) before a waiting thread goes
-// to sleep: a step of a stage takes microseconds, but the thread it waits for
-// may have lost its core for a scheduler slice, and spinning would only keep
-// it from getting one back.
-constexpr int kSpinsBeforeSleep = 1 << 11;
+// Spins (each a PAUSE, ~35 ns on this machine: ~9 us in all) before a
+// waiting thread goes to sleep: longer than a stage's step, but the thread it
+// waits for may have lost its core for a scheduler slice, and spinning then
+// only keeps it from getting one back. Measured on b1-c64-20layers with a
+// busy loop holding one of the two cores: 3.9 ms per call, as fast as one
+// thread alone (4.0 ms); spinning 8 times longer, 4.3 ms.
+constexpr int kSpinsBeforeSleep = 1 << 8;
 
 // The packed layout of one layer: h rows 0..C-1 are the filter rows, rows
 // `half`..half+C-1 the gate rows, zeros between; `half` whole vectors. The
@@ -267,12 +273,15 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
   // the team is known.
   std::vector<int64_t> capacity(layers), ring_offset(layers + 1);
   std::vector<Stream<T>> streams(n);
+  // Stage p runs layers [first_layer(p), first_layer(p + 1)).
+  const auto first_layer = [&](int64_t p, int64_t team) { return layers * p / team; };
   const auto plan_rings = [&](int team) {
+    std::vector<bool> hand_over(layers, false);
+    for (int p = 1; p < team; ++p) hand_over[first_layer(p, team)] = true;
     ring_offset[0] = 0;
     for (int64_t l = 0; l < layers; ++l) {
       capacity[l] = wavenet_queue_capacity(dilations[l], steps);
-      const bool hand_over = l > 0 && l * team / layers != (l - 1) * team / layers;
-      if (hand_over) {
+      if (hand_over[l]) {
         const int64_t reach = dilations[l] < steps ? dilations[l] : 0;  // the oldest slot still read
         while (capacity[l] < reach + kSlack + 1) capacity[l] *= 2;
       }
@@ -308,7 +317,7 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
     plan_rings(team);
     // Each thread packs its own layers into its own buffer: first touched,
     // and then kept, in its own core's caches.
-    const int64_t l0 = layers * self / team, l1 = layers * (self + 1) / team;
+    const int64_t l0 = first_layer(self, team), l1 = first_layer(self + 1, team);
     T* packed = thread_scratch<T, 4>((l1 - l0) * g.layer_size());
     T* packed_bias = thread_scratch<T, 5>((l1 - l0) * g.rows());
     pack_layers(weights, biases, g, l0, l1, packed, packed_bias);
