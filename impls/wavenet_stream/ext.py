@@ -3,10 +3,12 @@ fast-wavenet queues, the whole time loop in one native call.
 
 CPU: per step and layer a (2C x 2C) matrix-vector product on the weights
 packed once per call, and the gate with a vectorising float32 tanh/sigmoid.
-A batch of one splits its channels over the threads, each keeping its share of
-the weights in its own core's L2, meeting at a spin barrier after every layer;
-batches run their samples in parallel. ``threads`` (0: chosen) fixes the
-thread count, for tests. CUDA: one persistent block per sample.
+The threads split the stack into a pipeline of layer groups, each group's
+weights in its own core's L2, handing x_l[t] on through the rings with a
+slack of 32 steps (one hand-over per step, not a barrier per layer); every
+stage runs every sample of a batch. Small stacks run on one thread.
+``threads`` (0: chosen) fixes the thread count, for tests. CUDA: one
+persistent block per sample.
 """
 
 from impls.backends import ext_module
