@@ -29,6 +29,10 @@ def preset_thread_env(threads: int) -> None:
     # scheduler slice instead of 15 us. Passive waiting puts idle threads to
     # sleep at once; a user's explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenBLAS (NumPy's BLAS) has its own pool, which spins ~0.1 s after each
+    # call: measured here, ext's and torch's conv2d ran 2x slower right after a
+    # NumPy GEMM until it stopped. 2^4 cycles is OpenBLAS's shortest wait.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 def configure_threads(threads: int) -> dict:
@@ -62,7 +66,7 @@ def thread_settings() -> dict:
         "numba": numba.get_num_threads(),
         "numba_layer": numba.threading_layer() if _numba_layer_known() else "not yet chosen",
         "native_pools": pools,
-        "env": {name: os.environ.get(name) for name in (*_THREAD_ENV, "OMP_WAIT_POLICY")},
+        "env": {name: os.environ.get(name) for name in (*_THREAD_ENV, "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")},
     }
 
 
