@@ -180,6 +180,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list of verdict objects")
 
     p = sub.add_parser(
+        "export",
+        help="one run's measurements as CSV or JSON",
+        description="Write every measurement of one stored run (statistics, every round, cost model, errors, "
+        "status) as CSV or JSON, to standard output or a file.",
+    )
+    p.add_argument("run", metavar="RUN", help="a run id, a unique prefix of one, a run name, 'latest' or 'previous'")
+    p.add_argument("--db", action="append", help=f"a results store holding the run (repeatable; default {DEFAULT_DB})")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
+    p.add_argument("--out", help="write to this file instead of standard output")
+
+    p = sub.add_parser(
         "history",
         help="one op's measurements across all stored runs",
         description="Median time of each implementation and case in every stored run, oldest run first "
@@ -235,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": _runs,
             "compare": _compare,
             "history": _history,
+            "export": _export,
         }
         return commands[args.command](args, threads)
     except KeyError as exc:  # unknown op / run id: the message says which
@@ -701,4 +713,43 @@ def _history(args, threads) -> int:
     for (op, case, dtype, device, impl), cells in by_cell.items():
         trail = "  ".join(f"{c['run_id'][:15]} {format_seconds(c['median_s'])}" for c in cells)
         print(f"{op:<14} {case:<18} {dtype:<8} {device:<4} {impl:<16} {trail}")
+    return 0
+
+
+def _export(args, threads) -> int:
+    import csv
+    import io
+
+    from bench.compare import all_runs, find_run
+    from bench.store import Store
+
+    dbs = _stores(args)
+    if dbs is None:
+        return 2
+    run = find_run(all_runs(dbs), args.run)
+    store = Store(run["db"])
+    try:
+        rows = store.measurements([run["run_id"]])
+    finally:
+        store.close()
+    if args.format == "json":
+        meta = {k: run[k] for k in ("run_id", "name", "started", "finished", "status", "machine", "versions")}
+        text = json.dumps(
+            {"run": {**meta, "threads": run["threads"], "peaks": run["peaks"]}, "measurements": rows},
+            indent=1,
+            default=str,
+        )
+    else:
+        buffer = io.StringIO()
+        fields = list(rows[0]) if rows else ["run_id"]
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+        text = buffer.getvalue()
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {len(rows)} measurements of run {run['run_id']} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

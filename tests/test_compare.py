@@ -126,3 +126,13 @@ def test_benchmark_matrix_is_collectable_by_pytest_benchmark(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     names = {b["name"] for b in json.loads(out.read_text())["benchmarks"]}
     assert names and all(n.startswith("test_benchmark[box_iou/numpy/cpu-") for n in names), names
+
+
+def test_export_writes_one_runs_measurements_as_json_and_csv(three_runs, tmp_path):
+    exported = json.loads(_bench("export", "b", "--db", str(three_runs), "--format", "json").stdout)
+    assert exported["run"]["name"] == "b" and exported["measurements"]
+    assert {m["impl"] for m in exported["measurements"]} == {"probe"}
+    out = tmp_path / "b.csv"
+    _bench("export", "b", "--db", str(three_runs), "--out", str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("id,run_id,op,impl") and len(lines) == 1 + len(exported["measurements"])
