@@ -348,18 +348,8 @@ def plot(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                         markersize=4,
                         label=f"{impl} on {device}: end to end",
                     )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("problem size")
-            ax.set_ylabel("median time per call [s]")
-            ax.set_title(f"{op} {family}".strip() + f" ({dtype}): CPU against GPU", fontsize=10)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        name = f"{op}-cpu-vs-gpu-{dtype}.png"
-        fig.savefig(out_dir / name, dpi=72)
-        plt.close(fig)
-        names.append(name)
+            _report.size_axes(ax, f"{op} {family}".strip() + f" ({dtype}): CPU against GPU")
+        names.append(_report.save_figure(fig, out_dir, f"{op}-cpu-vs-gpu-{dtype}.png"))
     return names
 
 

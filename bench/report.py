@@ -313,19 +313,29 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                 ax.fill_between(
                     line["size"], line["q1_s"], line["q3_s"], color=handle.get_color(), alpha=0.18, linewidth=0
                 )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("problem size")
-            ax.set_ylabel("median time per call [s]")
-            ax.set_title(f"{op} {family}".strip() + f" ({dtype})", fontsize=10)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        name = f"{op}-{dtype}.png"
-        fig.savefig(out_dir / name, dpi=72)
-        plt.close(fig)
-        names.append(name)
+            size_axes(ax, f"{op} {family}".strip() + f" ({dtype})")
+        names.append(save_figure(fig, out_dir, f"{op}-{dtype}.png"))
     return names
+
+
+def size_axes(ax, title: str) -> None:
+    """Log-log time against problem size, as every size plot draws it."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("problem size")
+    ax.set_ylabel("median time per call [s]")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def save_figure(fig, out_dir: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=72)
+    plt.close(fig)
+    return name
 
 
 def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict]) -> list[str]:

@@ -345,17 +345,7 @@ class Runner:
         return row
 
     def _measure(self, spec, case, dtype, impl, data) -> dict:
-        row = {
-            "op": spec.name,
-            "impl": impl.name,
-            "backend": impl.backend,
-            "device": impl.device,
-            "case_name": case.name,
-            "family": case.family,
-            "params": case.params,
-            "dtype": dtype,
-            "size": case.size,
-        }
+        row = _base_row(spec, case, dtype, impl)
         if not impl.available:
             return {**row, "status": "unavailable", "error": impl.reason}
         if not impl.supports(dtype):
