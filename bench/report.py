@@ -414,8 +414,7 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                 labels[i][j] = status_label(r["status"]).lower()
         limit = max(1.0, float(np.nanmax(np.abs(grid))))
         fig, ax = plt.subplots(figsize=(max(4.8, 1.6 + 0.95 * len(cases)), 0.9 + 0.42 * len(impls_)))
-        cmap = matplotlib.colormaps["RdYlGn"].copy()
-        cmap.set_bad("#e9ecef")
+        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#e9ecef")  # grey: no time (a failure, over budget)
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
         for i in range(len(impls_)):
             for j in range(len(cases)):

@@ -105,8 +105,11 @@ def test_fresh_report_loads_cleanly_in_a_browser(browser, fresh_report):
     pages = {Path(p).name: v for p, v in seen.items()}
     assert {"index.html", "box_iou.html", "gated_unit.html"} <= set(pages)
     index = pages["index.html"]["text"]
-    for expected in ("box_iou", "gated_unit", "ext", "torch", "browser-test"):
+    for expected in ("box_iou", "gated_unit", "browser-test", "Summary"):
         assert expected in index, f"the index does not show {expected!r}"
+    for op in ("box_iou", "gated_unit"):  # which one wins is the measurement's business; all must be listed
+        for impl in ("numpy", "ext", "torch"):
+            assert impl in pages[f"{op}.html"]["text"], f"{op}.html does not show {impl!r}"
     assert all(v["images"] for k, v in pages.items() if k in ("box_iou.html", "gated_unit.html"))
 
 
