@@ -611,11 +611,9 @@ def _headline(args, threads) -> int:
 def _report(args, threads) -> int:
     from bench import report
 
-    dbs = args.db or [str(DEFAULT_DB)]
-    for db in dbs:
-        if not Path(db).exists():
-            print(f"error: no results store at {db}; run `python -m bench run` first (or pass --db)", file=sys.stderr)
-            return 2
+    dbs = _stores(args)
+    if dbs is None:
+        return 2
     pages = report.write_report(dbs, Path(args.out), run_ids=args.run)
     print(f"wrote {len(pages)} files under {args.out}/ (open {Path(args.out) / 'index.html'})")
     return 0
