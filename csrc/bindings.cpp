@@ -23,9 +23,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("h"), py::arg("c"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"));
   m.def("convlstm_cell", &kernel_arena::convlstm_cell, "one ConvLSTM cell step -> (h', c')", py::arg("x"),
         py::arg("h"), py::arg("c"), py::arg("weight"), py::arg("bias"));
-  m.def("conv2d", &kernel_arena::conv2d, "2-D convolution; algorithm 'auto', 'direct' (CPU) or 'im2col' (+ GEMM)",
-        py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+  m.def("conv2d", &kernel_arena::conv2d,
+        "2-D convolution; algorithm 'auto', 'direct' (CPU), 'winograd' (CPU) or 'im2col' (+ GEMM)", py::arg("x"),
+        py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("conv2d_cpu_algorithm", &kernel_arena::conv2d_cpu_algorithm,
+        "the CPU algorithm conv2d runs for these shapes: 'winograd', 'direct' or 'im2col'", py::arg("x_shape"),
+        py::arg("weight_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("algorithm") = "auto");
   m.def("causal_conv1d", &kernel_arena::causal_conv1d, "dilated causal 1-D convolution (left zero padding)",
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("dilation"));
   m.def("wavenet_stream", &kernel_arena::wavenet_stream,

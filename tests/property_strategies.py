@@ -662,7 +662,7 @@ def ext_example(draw, op: str) -> Example:
             if all(isinstance(v, (int, np.integer)) for v in value):
                 inputs[name] = tuple(int(v) for v in value)
     if op == "conv2d":  # the extension's CPU algorithms, besides "auto"
-        inputs["algorithm"] = draw(st.sampled_from(["auto", "direct", "im2col"]))
+        inputs["algorithm"] = draw(st.sampled_from(["auto", "direct", "im2col", "winograd"]))
     tensors = {}
     for name, value in inputs.items():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":

@@ -180,7 +180,7 @@ def test_cost_model_counts_multiply_adds_bias_and_minimum_traffic():
         assert case.size == SPEC.flops(**{**inputs, "bias": None}), case.name
 
 
-# -- the extension's two CPU algorithms ---------------------------------------
+# -- the extension's CPU algorithms ---------------------------------------------
 EXT_CPU = [impl for impl in CPU_IMPLS if impl.backend == "ext"]
 
 
@@ -230,6 +230,80 @@ def test_ext_algorithms_match_torch_on_tiled_shapes(impl, algorithm, shape):
     assert verdict.ok, f"{algorithm}: {verdict.message}"
 
 
+def _random_winograd_conv(seed: int) -> dict:
+    """A 3 x 3 stride-1 problem for the Winograd path: any dilation, padding
+    and groups, sizes from one tile to several bands with ragged edges."""
+    rng = np.random.default_rng(1000 + seed)
+    dtype = ("float32", "float64")[seed % 2]
+    groups = int(rng.choice([1, 1, 2, 3]))
+    cin, cout = groups * int(rng.integers(1, 12)), groups * int(rng.integers(1, 20))
+    dilation, padding = rng.integers(1, 4, 2), rng.integers(0, 4, 2)
+    size = np.maximum(2 * dilation + 1 - 2 * padding, 1) + rng.integers(0, 40, 2)
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)
+    return {"x": a(int(rng.integers(1, 4)), cin, *map(int, size)), "weight": a(cout, cin // groups, 3, 3),
+            "bias": a(cout) if rng.random() < 0.5 else None, "stride": 1,
+            "padding": (int(padding[0]), int(padding[1])), "dilation": (int(dilation[0]), int(dilation[1])),
+            "groups": groups}
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+@pytest.mark.parametrize("seed", range(40))
+def test_ext_winograd_matches_torch(impl, seed):
+    """Winograd F(2 x 2, 3 x 3) through the 2d-polyphase planes: every
+    dilation and padding, tiles overhanging the right and bottom edges, short
+    last chunks, channel blocks with tails, both dtypes."""
+    _require(impl)
+    checked = SPEC.validate(**_random_winograd_conv(seed))
+    result = impl.to_numpy(impl.fn(**impl.prepare(checked), algorithm="winograd"), checked)
+    verdict = SPEC.compare(result, SPEC.reference(**checked), checked)
+    assert verdict.ok, f"winograd: {verdict.message}; inputs {_describe(checked)}"
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # (N, Cin, H, W, Cout, padding, dilation, groups): several bands per
+        # image and chunks across phases and rows, odd sizes, channel tails.
+        (2, 64, 57, 61, 70, 1, 1, 1),
+        (1, 40, 45, 50, 33, (2, 1), (2, 3), 1),
+        (2, 96, 30, 30, 64, 3, 3, 2),
+    ],
+    ids=["bands", "dilated-2x3", "dilated-3-groups"],
+)
+def test_ext_winograd_matches_torch_on_tiled_shapes(impl, shape):
+    _require(impl)
+    n, cin, h, w, cout, padding, dilation, groups = shape
+    rng = np.random.default_rng(9)
+    checked = SPEC.validate(
+        x=rng.standard_normal((n, cin, h, w)).astype(np.float32),
+        weight=rng.uniform(-0.1, 0.1, (cout, cin // groups, 3, 3)).astype(np.float32),
+        bias=rng.standard_normal(cout).astype(np.float32),
+        stride=1, padding=padding, dilation=dilation, groups=groups,
+    )
+    result = impl.to_numpy(impl.fn(**impl.prepare(checked), algorithm="winograd"), checked)
+    verdict = SPEC.compare(result, SPEC.reference(**checked), checked)
+    assert verdict.ok, verdict.message
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+def test_ext_winograd_error_on_the_benchmark_cases(impl):
+    """The transforms add up to 4 terms each way: on the 3 x 3 benchmark
+    cases (float32, K up to 2304) Winograd's worst error must stay within the
+    op's tolerance with room to spare (half of it), like the direct kernel's."""
+    _require(impl)
+    for case in SPEC.cases:
+        p = case.params
+        if p["kernel"] != 3 or p["stride"] not in (1, (1, 1)):
+            continue
+        checked = SPEC.validate(**SPEC.make_inputs(case))
+        result = impl.to_numpy(impl.fn(**impl.prepare(checked), algorithm="winograd"), checked)
+        expected = SPEC.reference(**checked)
+        rtol, atol = SPEC.tolerance(checked)
+        excess = np.abs(result - expected) / (atol + rtol * np.abs(expected))
+        assert excess.max() <= 0.5, (case.name, float(excess.max()))
+
+
 @pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
 def test_ext_checks_its_own_arguments(impl):
     """The extension is callable without the spec in front of it: it must
@@ -263,5 +337,10 @@ def test_ext_checks_its_own_arguments(impl):
     for change, pattern in bad:
         with pytest.raises((ValueError, TypeError, RuntimeError), match=pattern):
             conv(**{**ok, **change})
-    with pytest.raises(ValueError, match=r"algorithm must be 'auto', 'direct' or 'im2col'"):
-        conv(**ok, algorithm="winograd")
+    with pytest.raises(ValueError, match=r"algorithm must be 'auto', 'direct', 'im2col' or 'winograd'"):
+        conv(**ok, algorithm="fft")
+    with pytest.raises(ValueError, match=r"algorithm 'winograd' needs a 3 x 3 kernel at stride 1; got kernel 3 x 3, "
+                                         r"stride \(2, 1\)"):
+        conv(**{**ok, "stride": (2, 1)}, algorithm="winograd")
+    with pytest.raises(ValueError, match=r"dilation \(1, 4000000000\) asks algorithm 'winograd' for a polyphase copy"):
+        conv(**{**ok, "padding": (1, 4000000000), "dilation": (1, 4000000000)}, algorithm="winograd")

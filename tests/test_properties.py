@@ -345,7 +345,7 @@ def test_regression_ext_conv2d_survives_any_stride(ext_impl):
     import torch
 
     x, weight = torch.arange(4.0).reshape(1, 1, 2, 2), torch.ones(1, 1, 1, 1)
-    for algorithm in ("auto", "direct", "im2col"):
+    for algorithm in ("auto", "direct", "im2col"):  # (winograd refuses a stride)
         for stride in (2**16, 2**62, 2**63 - 1):
             y = ext_impl.fn(x, weight, None, (stride, stride), (0, 0), (1, 1), 1, algorithm=algorithm)
             assert y.flatten().tolist() == [0.0], (algorithm, stride)

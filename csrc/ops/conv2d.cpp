@@ -1,12 +1,15 @@
 // conv2d: checks, the output allocation, and the device dispatch. On the CPU
-// (cpu/conv2d_kernel.cpp) algorithm "auto" runs the direct polyphase kernel,
-// which beat im2col + GEMM on every benchmark case, and "im2col" the im2col +
-// GEMM tiles; on CUDA ("auto" or "im2col") the im2col kernel
-// (cuda/conv2d_kernel.cu) fills a column buffer for a chunk of images and
-// ATen's batched GEMM (cuBLAS) multiplies every (image, group) at once.
+// (cpu/conv2d_kernel.cpp) algorithm "auto" runs Winograd F(2 x 2, 3 x 3) on
+// 3 x 3 stride-1 convolutions with enough channels (rule below), else the
+// direct polyphase kernel, which beat im2col + GEMM on every benchmark case;
+// "direct", "winograd" and "im2col" (+ GEMM tiles) ask for one. On CUDA
+// ("auto" or "im2col") the im2col kernel (cuda/conv2d_kernel.cu) fills a
+// column buffer for a chunk of images and ATen's batched GEMM (cuBLAS)
+// multiplies every (image, group) at once.
 #include "ops/conv2d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +25,14 @@ namespace {
 // CUDA column buffer per chunk of images (mmcv's im2col_step): large enough
 // that each batched GEMM fills the GPU, small next to its memory.
 constexpr int64_t kCudaColumnBudgetBytes = int64_t(256) << 20;
+// CPU "auto" takes Winograd F(2 x 2, 3 x 3) for 3 x 3 stride-1 convolutions
+// with at least this many input and output channels per group and output
+// pixels in all. Its transforms cost per channel what its GEMMs save per
+// pair of channels: measured on 8 x 256 x 56 x 56 (2 threads) against the
+// direct kernel, 8 channels per group 1.5-1.7x slower, 16 even, 32 1.33x
+// faster, 64 (ResNet) 1.5x; and 1.9x slower on one 64-channel 8 x 8 image.
+constexpr int64_t kWinogradMinChannels = 32;
+constexpr int64_t kWinogradMinPixels = 1024;
 
 std::pair<int64_t, int64_t> check_pair(const std::vector<int64_t>& value, const char* name, int64_t minimum) {
   TORCH_CHECK_VALUE(value.size() == 2, name, " must be a pair (h, w); got ", value.size(), " values");
@@ -30,41 +41,40 @@ std::pair<int64_t, int64_t> check_pair(const std::vector<int64_t>& value, const 
   return {value[0], value[1]};
 }
 
-}  // namespace
+// What conv2d computes and how, from the shapes alone: the checks that
+// need no tensor, the geometry, and the CPU algorithm.
+struct Conv2dPlan {
+  int64_t n, cout, groups;
+  Conv2dGeometry geometry;
+  Conv2dAlgorithm cpu_algorithm;
+};
 
-at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                  const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm) {
-  check_float_tensor(x, "x", 4);
-  check_float_tensor(weight, "weight", 4);
-  check_like(weight, "weight", x, "x");
-  const bool has_bias = bias.has_value() && bias->defined();
-  if (has_bias) {
-    check_float_tensor(*bias, "bias", 1);
-    check_like(*bias, "bias", x, "x");
-  }
+Conv2dPlan plan_conv2d(at::IntArrayRef x_sizes, at::IntArrayRef weight_sizes, const std::vector<int64_t>& stride,
+                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups,
+                       const std::string& algorithm, int64_t element_size) {
+  TORCH_CHECK_VALUE(x_sizes.size() == 4, "x must be 4-D; got shape ", x_sizes);
+  TORCH_CHECK_VALUE(weight_sizes.size() == 4, "weight must be 4-D; got shape ", weight_sizes);
   const auto [stride_h, stride_w] = check_pair(stride, "stride", 1);
   const auto [pad_h, pad_w] = check_pair(padding, "padding", 0);
   const auto [dilation_h, dilation_w] = check_pair(dilation, "dilation", 1);
   TORCH_CHECK_VALUE(groups >= 1, "groups must be >= 1; got ", groups);
-  TORCH_CHECK_VALUE(algorithm == "auto" || algorithm == "direct" || algorithm == "im2col",
-                    "algorithm must be 'auto', 'direct' or 'im2col'; got '", algorithm, "'");
+  TORCH_CHECK_VALUE(algorithm == "auto" || algorithm == "direct" || algorithm == "im2col" || algorithm == "winograd",
+                    "algorithm must be 'auto', 'direct', 'im2col' or 'winograd'; got '", algorithm, "'");
 
-  const int64_t n = x.size(0), cin = x.size(1), height = x.size(2), width = x.size(3);
-  const int64_t cout = weight.size(0), kernel_h = weight.size(2), kernel_w = weight.size(3);
+  const int64_t n = x_sizes[0], cin = x_sizes[1], height = x_sizes[2], width = x_sizes[3];
+  const int64_t cout = weight_sizes[0], cin_per_group = weight_sizes[1];
+  const int64_t kernel_h = weight_sizes[2], kernel_w = weight_sizes[3];
   TORCH_CHECK_VALUE(n >= 1 && cin >= 1 && height >= 1 && width >= 1, "x must have N, Cin, H, W >= 1; got shape ",
-                    x.sizes());
-  TORCH_CHECK_VALUE(cout >= 1 && weight.size(1) >= 1 && kernel_h >= 1 && kernel_w >= 1,
-                    "weight must have Cout, Cin / groups, kh, kw >= 1; got shape ", weight.sizes());
+                    x_sizes);
+  TORCH_CHECK_VALUE(cout >= 1 && cin_per_group >= 1 && kernel_h >= 1 && kernel_w >= 1,
+                    "weight must have Cout, Cin / groups, kh, kw >= 1; got shape ", weight_sizes);
   TORCH_CHECK_VALUE(cin % groups == 0, "groups must divide the input channels: x has Cin = ", cin,
                     ", groups = ", groups);
   TORCH_CHECK_VALUE(cout % groups == 0, "groups must divide the output channels: weight has Cout = ", cout,
                     ", groups = ", groups);
-  TORCH_CHECK_VALUE(weight.size(1) * groups == cin, "weight must have Cin / groups = ", cin / groups,
+  TORCH_CHECK_VALUE(cin_per_group * groups == cin, "weight must have Cin / groups = ", cin / groups,
                     " input channels (x has Cin = ", cin, ", groups = ", groups, "); got weight of shape ",
-                    weight.sizes());
-  if (has_bias)
-    TORCH_CHECK_VALUE(bias->size(0) == cout, "bias must have shape (", cout, "); got ", bias->sizes());
+                    weight_sizes);
   const int64_t extent_h = dilation_h * (kernel_h - 1) + 1, extent_w = dilation_w * (kernel_w - 1) + 1;
   const int64_t padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w;
   TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, "weight's kernel (dilated extent ", extent_h,
@@ -77,18 +87,88 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
   // 2^62 (the direct kernel's polyphase copy has stride_h * stride_w planes).
   const int64_t step_h = std::min(stride_h, padded_h - extent_h + 1);
   const int64_t step_w = std::min(stride_w, padded_w - extent_w + 1);
-  const Conv2dGeometry geometry{cin,    height, width,  kernel_h,   kernel_w,
-                                step_h, step_w, pad_h,  pad_w,      dilation_h,
-                                dilation_w, (padded_h - extent_h) / step_h + 1, (padded_w - extent_w) / step_w + 1};
+  const Conv2dGeometry g{cin,    height, width,  kernel_h,   kernel_w,
+                         step_h, step_w, pad_h,  pad_w,      dilation_h,
+                         dilation_w, (padded_h - extent_h) / step_h + 1, (padded_w - extent_w) / step_w + 1};
+
+  // The direct kernel copies each tile's input as step_h * step_w polyphase
+  // planes; with more phases than kernel taps that copy outgrows im2col's
+  // column buffer (a stride past the kernel skips input the copy still
+  // holds), so "auto" takes im2col there. None of the benchmark cases has
+  // such a stride. An explicit "direct" is refused where the copy of the
+  // padded input alone would pass 2^40 bytes rather than fail mid-call.
+  if (algorithm == "direct") {
+    const double copy_bytes =
+        double(cin_per_group) * double(padded_h + step_h) * double(padded_w + step_w) * double(element_size);
+    TORCH_CHECK_VALUE(copy_bytes < 0x1p40, "padding (", pad_h, ", ", pad_w, ") and stride (", stride_h, ", ",
+                      stride_w, ") ask algorithm 'direct' for a polyphase copy of ", copy_bytes,
+                      " bytes; use 'auto' or 'im2col'");
+  }
+  // Winograd copies each image as 2 dh x 2 dw polyphase planes of 2 x 2
+  // tiles: with at least two tiles per phase each way (out >= 4 d) that is
+  // at most ~2.25x the output; "auto" asks for that, and an explicit
+  // "winograd" is refused, like "direct", past 2^40 bytes.
+  const bool winograd_shape = kernel_h == 3 && kernel_w == 3 && stride_h == 1 && stride_w == 1;
+  if (algorithm == "winograd") {
+    TORCH_CHECK_VALUE(winograd_shape, "algorithm 'winograd' needs a 3 x 3 kernel at stride 1; got kernel ", kernel_h,
+                      " x ", kernel_w, ", stride (", stride_h, ", ", stride_w, ")");
+    const double tiles_h = std::ceil(double(g.out_h) / double(2 * dilation_h)) + 1;
+    const double tiles_w = std::ceil(double(g.out_w) / double(2 * dilation_w)) + 1;
+    const double copy_bytes = double(cin_per_group) * 4.0 * double(dilation_h) * double(dilation_w) * tiles_h *
+                              tiles_w * double(element_size);
+    TORCH_CHECK_VALUE(copy_bytes < 0x1p40, "dilation (", dilation_h, ", ", dilation_w,
+                      ") asks algorithm 'winograd' for a polyphase copy of ", copy_bytes,
+                      " bytes; use 'auto' or 'direct'");
+  }
+  const bool winograd =
+      algorithm == "winograd" ||
+      (algorithm == "auto" && winograd_shape && cin_per_group >= kWinogradMinChannels &&
+       cout / groups >= kWinogradMinChannels && n * g.out_h * g.out_w >= kWinogradMinPixels &&
+       g.out_h >= 4 * dilation_h && g.out_w >= 4 * dilation_w);
+  const double phases = double(step_h) * double(step_w), taps = double(kernel_h) * double(kernel_w);
+  const bool direct = algorithm == "direct" || (algorithm == "auto" && phases <= taps);
+  return {n, cout, groups, g,
+          winograd ? Conv2dAlgorithm::kWinograd : direct ? Conv2dAlgorithm::kDirect : Conv2dAlgorithm::kIm2colGemm};
+}
+
+}  // namespace
+
+std::string conv2d_cpu_algorithm(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                 const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm) {
+  const Conv2dAlgorithm chosen =
+      plan_conv2d(x_shape, weight_shape, stride, padding, dilation, groups, algorithm, sizeof(float)).cpu_algorithm;
+  return chosen == Conv2dAlgorithm::kWinograd ? "winograd" : chosen == Conv2dAlgorithm::kDirect ? "direct" : "im2col";
+}
+
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                  const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm) {
+  check_float_tensor(x, "x", 4);
+  check_float_tensor(weight, "weight", 4);
+  check_like(weight, "weight", x, "x");
+  const bool has_bias = bias.has_value() && bias->defined();
+  if (has_bias) {
+    check_float_tensor(*bias, "bias", 1);
+    check_like(*bias, "bias", x, "x");
+  }
+  const Conv2dPlan plan =
+      plan_conv2d(x.sizes(), weight.sizes(), stride, padding, dilation, groups, algorithm, x.element_size());
+  const int64_t n = plan.n, cout = plan.cout;
+  const Conv2dGeometry& geometry = plan.geometry;
+  if (has_bias)
+    TORCH_CHECK_VALUE(bias->size(0) == cout, "bias must have shape (", cout, "); got ", bias->sizes());
   const int64_t out_pixels = geometry.out_h * geometry.out_w;
-  const int64_t cout_per_group = cout / groups, patch = weight.size(1) * kernel_h * kernel_w;
+  const int64_t cout_per_group = cout / groups;
   at::Tensor y = empty_output({n, cout, geometry.out_h, geometry.out_w}, x.options());
 
   if (x.is_cuda()) {
 #ifdef WITH_CUDA
-    TORCH_CHECK_VALUE(algorithm != "direct", "algorithm 'direct' runs on the CPU only; CUDA uses im2col");
+    TORCH_CHECK_VALUE(algorithm == "auto" || algorithm == "im2col", "algorithm '", algorithm,
+                      "' runs on the CPU only; CUDA uses im2col");
     c10::cuda::CUDAGuard guard(x.device());
-    const int64_t image_col_bytes = cin * kernel_h * kernel_w * out_pixels * x.element_size();
+    const int64_t cin = geometry.channels, patch = weight.size(1) * geometry.kernel_h * geometry.kernel_w;
+    const int64_t image_col_bytes = cin * geometry.kernel_h * geometry.kernel_w * out_pixels * x.element_size();
     const int64_t step = std::clamp<int64_t>(kCudaColumnBudgetBytes / image_col_bytes, 1, n);
     at::Tensor col = empty_output({step * groups, patch, out_pixels}, x.options());
     // Batch entry (image, group) multiplies by group's weights: the (groups,
@@ -99,8 +179,8 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
     for (int64_t n0 = 0; n0 < n; n0 += step) {
       const int64_t images = std::min(step, n - n0);
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d", [&] {
-        im2col_cuda_launch<scalar_t>(x.data_ptr<scalar_t>() + n0 * cin * height * width, images, geometry,
-                                     col.data_ptr<scalar_t>(), cuda_stream(x));
+        im2col_cuda_launch<scalar_t>(x.data_ptr<scalar_t>() + n0 * cin * geometry.height * geometry.width, images,
+                                     geometry, col.data_ptr<scalar_t>(), cuda_stream(x));
       });
       // Column rows are (c, ki, kj) with c = group * Cin / groups + ci: each
       // image's buffer is its groups' (K, Ho * Wo) blocks one after another.
@@ -112,26 +192,10 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
     no_cuda_build("conv2d");
 #endif
   } else {
-    // The direct kernel copies each tile's input as step_h * step_w polyphase
-    // planes; with more phases than kernel taps that copy outgrows im2col's
-    // column buffer (a stride past the kernel skips input the copy still
-    // holds), so "auto" takes im2col there. None of the benchmark cases has
-    // such a stride. An explicit "direct" is refused where the copy of the
-    // padded input alone would pass 2^40 bytes rather than fail mid-call.
-    const double phases = double(step_h) * double(step_w), taps = double(kernel_h) * double(kernel_w);
-    const bool direct = algorithm == "direct" || (algorithm == "auto" && phases <= taps);
-    if (algorithm == "direct") {
-      const double copy_bytes = double(weight.size(1)) * double(padded_h + step_h) * double(padded_w + step_w) *
-                                double(x.element_size());
-      TORCH_CHECK_VALUE(copy_bytes < 0x1p40, "padding (", pad_h, ", ", pad_w, ") and stride (", stride_h, ", ",
-                        stride_w, ") ask algorithm 'direct' for a polyphase copy of ", copy_bytes,
-                        " bytes; use 'auto' or 'im2col'");
-    }
-    const Conv2dAlgorithm cpu_algorithm = direct ? Conv2dAlgorithm::kDirect : Conv2dAlgorithm::kIm2colGemm;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d", [&] {
       conv2d_cpu_launch<scalar_t>(x.data_ptr<scalar_t>(), n, geometry, groups, cout_per_group,
                                   weight.data_ptr<scalar_t>(), has_bias ? bias->data_ptr<scalar_t>() : nullptr,
-                                  cpu_algorithm, y.data_ptr<scalar_t>());
+                                  plan.cpu_algorithm, y.data_ptr<scalar_t>());
     });
   }
   return y;

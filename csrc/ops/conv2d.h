@@ -53,13 +53,15 @@ template <typename T>
 void im2col_cpu(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t channels, int64_t out_y0,
                 int64_t out_y1, T* col);
 
-// The CPU's two algorithms (cpu/conv2d_kernel.cpp). kIm2colGemm: per tile
+// The CPU's three algorithms (cpu/conv2d_kernel.cpp). kIm2colGemm: per tile
 // (image, group, band of output rows) im2col into an L2-sized buffer, then
 // ATen's GEMM. kDirect: per tile, im2col with the stride's polyphase taps as
 // the kernel (an input-sized, zero-padded copy), in which every kernel tap is
-// a shifted window, summed in registers: no kh * kw-fold column buffer.
-// Both fill their buffers with im2col_element.
-enum class Conv2dAlgorithm : int { kIm2colGemm = 0, kDirect = 1 };
+// a shifted window, summed in registers: no kh * kw-fold column buffer; both
+// fill their buffers with im2col_element. kWinograd (3 x 3, stride 1, any
+// dilation): F(2 x 2, 3 x 3) on the 2d-polyphase planes of each band, 16
+// multiplies per 2 x 2 outputs and channel pair instead of 36.
+enum class Conv2dAlgorithm : int { kIm2colGemm = 0, kDirect = 1, kWinograd = 2 };
 
 template <typename T>
 void conv2d_cpu_launch(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,

@@ -25,8 +25,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <exception>
-#include <mutex>
 #include <vector>
 
 #include "ops/conv2d.h"
@@ -52,30 +50,6 @@ constexpr int64_t kMinBandColumns = 256;
 constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
 // Tiles per thread to aim for, so the last tiles do not leave a core idle.
 constexpr int64_t kTilesPerThread = 2;
-
-// An exception must not leave an OpenMP region: the runtime would call
-// std::terminate and abort the process (a scratch buffer's std::bad_alloc
-// did). Each tile's body runs under run(); the first exception is kept and
-// rethrown once the loop is over, where pybind11 turns it into a Python error.
-class ParallelErrors {
- public:
-  template <typename Body>
-  void run(Body&& body) noexcept {
-    try {
-      body();
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!error_) error_ = std::current_exception();
-    }
-  }
-  void rethrow() const {
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  std::exception_ptr error_;
-  std::mutex mutex_;
-};
 
 template <typename T, int kStrideW>
 void im2col_rows(const T* image, Conv2dGeometry g, int64_t c0, int64_t channels, int64_t out_y0, int64_t out_y1,
@@ -289,6 +263,262 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
   errors.rethrow();
 }
 
+// -- Winograd F(2 x 2, 3 x 3) ------------------------------------------------
+//
+// A 3 x 3, stride-1 convolution computes each 2 x 2 block of outputs from the
+// 4 x 4 block of inputs under it with 16 multiplies per (input channel, output
+// channel) instead of 36: V = B^T d B (input tile), U = G g G^T (weights),
+// Y = A^T (U . V) A, and the 16 element-wise products, summed over input
+// channels, are 16 GEMMs (Lavin & Gray 2015). With dilation (dh, dw) a tile is
+// the outputs (y, y + dh) x (x, x + dw) read from the inputs 0, d, 2d, 3d
+// away, so the tiles of the phase (y mod dh, x mod dw) are those of an
+// undilated convolution: one code path for every dilation.
+//
+// Each band of tile rows is copied once as the input's 2dh x 2dw polyphase
+// planes (plane (ry, rx), row r, column c holds padded input (2dh r + ry,
+// 2dw c + rx)): in them the 16 inputs of tile (my, mx) of every phase sit in
+// four planes at (my, mx), (my, mx + 1), (my + 1, mx) and (my + 1, mx + 1),
+// so the input transform runs vectorised along mx on contiguous loads. Tiles
+// then go in chunks of kWinogradTiles: transform into V[16][Cin][tiles],
+// multiply by the shared register block (the GEMM's K is Cin; its B rows are
+// V's), transform M[16][Cout][tiles] back into the output's polyphase planes,
+// and finally interleave those into y. The transforms add up to 4 terms each
+// way, but each GEMM sums only Cin products: the float32 error measured below
+// the direct kernel's on the benchmark cases (tests/test_conv2d.py holds it
+// to half the op's tolerance).
+
+// Tiles per chunk: a multiple of 3 vectors (the register block's run) of
+// either type; V and M of a chunk stay in L2 next to the band's copy.
+constexpr int64_t kWinogradTiles = 48;
+
+// The 3 x 3 filter's transform G g G^T into u (4 x 4).
+template <typename T>
+void winograd_filter(const T* g, T u[4][4]) {
+  T half[4][3];  // G g
+  for (int j = 0; j < 3; ++j) {
+    const T g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+    half[0][j] = g0, half[1][j] = (g0 + g1 + g2) / 2, half[2][j] = (g0 - g1 + g2) / 2, half[3][j] = g2;
+  }
+  for (int i = 0; i < 4; ++i) {
+    const T g0 = half[i][0], g1 = half[i][1], g2 = half[i][2];
+    u[i][0] = g0, u[i][1] = (g0 + g1 + g2) / 2, u[i][2] = (g0 - g1 + g2) / 2, u[i][3] = g2;
+  }
+}
+
+// Rows [r0, r0 + rows) of the py x px polyphase planes of channels [c0, c0 +
+// channels) of one image: copy[ci][ry][rx][r][c] = the padded input pixel
+// (py (r0 + r) + ry, px c + rx), zero in the padding; planes of rows x
+// row_len. The interior of each row goes through split_phases.
+template <typename T>
+void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t channels, int64_t py, int64_t px,
+                    int64_t r0, int64_t rows, int64_t row_len, T* copy) {
+  const int64_t plane = rows * row_len;
+  const int64_t c_lo = std::min(row_len, (g.pad_w + px - 1) / px);  // from here px c + rx - pad_w >= 0
+  const int64_t c_hi = std::max(c_lo, std::min(row_len, (g.width + g.pad_w) / px));  // and < width below
+  for (int64_t ci = 0; ci < channels; ++ci)
+    for (int64_t ry = 0; ry < py; ++ry)
+      for (int64_t r = 0; r < rows; ++r) {
+        T* dst = copy + (ci * py + ry) * px * plane + r * row_len;  // plane (ry, rx) at dst + rx * plane
+        const int64_t iy = py * (r0 + r) + ry - g.pad_h;
+        if (iy < 0 || iy >= g.height) {
+          for (int64_t rx = 0; rx < px; ++rx) std::fill(dst + rx * plane, dst + rx * plane + row_len, T(0));
+          continue;
+        }
+        const T* src = image + ((c0 + ci) * g.height + iy) * g.width;
+        const auto edge = [&](int64_t c) {
+          for (int64_t rx = 0; rx < px; ++rx) {
+            const int64_t ix = px * c + rx - g.pad_w;
+            dst[rx * plane + c] = ix >= 0 && ix < g.width ? src[ix] : T(0);
+          }
+        };
+        for (int64_t c = 0; c < c_lo; ++c) edge(c);
+        if (px == 2 || px == 4) {
+          T* planes[4] = {dst + c_lo, dst + plane + c_lo, dst + 2 * plane + c_lo, dst + 3 * plane + c_lo};
+          split_phases(src + px * c_lo - g.pad_w, px, c_hi - c_lo, planes);
+        } else {
+          for (int64_t c = c_lo; c < c_hi; ++c)
+            for (int64_t rx = 0; rx < px; ++rx) dst[rx * plane + c] = src[px * c + rx - g.pad_w];
+        }
+        for (int64_t c = c_hi; c < row_len; ++c) edge(c);
+      }
+}
+
+template <typename T>
+void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
+                     const T* weight, const T* bias, T* y) {
+  const int64_t cin = g.channels / groups, cout = cout_per_group;
+  const int64_t dh = g.dilation_h, dw = g.dilation_w, py = 2 * dh, px = 2 * dw;
+  const int64_t tiles_y = (g.out_h + py - 1) / py, tiles_x = (g.out_w + px - 1) / px;  // per phase
+  const int64_t copy_row = tiles_x + 1, image_size = g.channels * g.height * g.width;
+
+  // Bands of tile rows whose copy and output planes fit the scratch budget.
+  const int64_t row_bytes = (cin * (copy_row) + cout * tiles_x) * py * px * int64_t(sizeof(T));
+  const Tiling tiling = tile(n, groups, tiles_y, std::max<int64_t>(1, kScratchBudgetBytes / row_bytes - 1), 1);
+  const int64_t band_tiles = tiling.band_rows * tiles_x;
+  const int64_t copy_plane = (tiling.band_rows + 1) * copy_row, out_plane = band_tiles;
+
+  // U[group][xi] = G g G^T, packed per register block (pack_block_weights'
+  // layout, written in place): the GEMM's A; V's rows are its B. A block at
+  // a time in parallel: 256 x 256 filters take ~1 ms on one core.
+  T* packed = thread_scratch<T, 10>(groups * 16 * cout * cin);
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // (first output channel, channels) of each register block
+  for (int64_t co = 0, mr; co < cout; co += mr) blocks.emplace_back(co, mr = block_channels(cout - co));
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < groups * int64_t(blocks.size()); ++b) {
+    const int64_t group = b / int64_t(blocks.size());
+    const auto [co0, mr] = blocks[b % blocks.size()];
+    for (int64_t m = 0; m < mr; ++m)
+      for (int64_t ci = 0; ci < cin; ++ci) {
+        T f[4][4];
+        winograd_filter(weight + ((group * cout + co0 + m) * cin + ci) * 9, f);
+        for (int xi = 0; xi < 16; ++xi)
+          packed[(group * 16 + xi) * cout * cin + co0 * cin + ci * mr + m] = f[xi / 4][xi % 4];
+      }
+  }
+  int64_t* row_offset = thread_scratch<int64_t, 0>(cin);  // V's row ci within one xi
+  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * kWinogradTiles;
+  // V[xi] and M[xi] one cache line more than their size apart: at a multiple
+  // of 4 KiB the 16 values of a tile would share one L1 set (and alias in the
+  // store buffer), which measured the transforms ~3x slower.
+  const int64_t v_stride = cin * kWinogradTiles + 64 / sizeof(T), m_stride = cout * kWinogradTiles + 64 / sizeof(T);
+
+  auto tile_input = [&](int64_t t) {
+    const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * py - g.pad_h, 0, g.height);
+    const int64_t rows = std::min((tiling.band_rows + 1) * py, g.height - row0);
+    const T* first =
+        x + tiling.image(t, groups) * image_size + (tiling.group(t, groups) * cin * g.height + row0) * g.width;
+    return TileInput<T>{first, cin, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
+  };
+
+  ParallelErrors errors;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
+    const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
+    const int64_t my0 = tiling.first_row(t), rows = std::min(tiles_y, my0 + tiling.band_rows) - my0;
+    const int64_t plane = (rows + 1) * copy_row;  // this band's copy planes
+    T* copy = thread_scratch<T, 0>(cin * py * px * copy_plane);
+    T* v = thread_scratch<T, 7>(16 * v_stride);
+    T* m = thread_scratch<T, 8>(16 * m_stride);
+    T* planes = thread_scratch<T, 9>(cout * py * px * out_plane);
+    polyphase_copy(x + image * image_size, g, group * cin, cin, py, px, my0, rows + 1, copy_row, copy);
+    const T* group_u = packed + group * 16 * cout * cin;
+    const int64_t tiles = rows * tiles_x;
+
+    // The next tile's input rows, prefetched a share per chunk (see TileInput).
+    const TileInput<T> next = t + 1 < tiling.tiles ? tile_input(t + 1) : TileInput<T>{x, 0, 0, 0};
+    const int64_t next_lines = next.channels * next.lines_per_channel, all_tiles = dh * dw * tiles;
+    const int64_t lines_per_chunk = (next_lines * kWinogradTiles + all_tiles - 1) / all_tiles;
+
+    // Chunks run through the tiles of every phase in turn (tile u is tile
+    // u % tiles of phase u / tiles), so only a band's last chunk is short.
+    for (int64_t u0 = 0, line = 0; u0 < all_tiles; u0 += kWinogradTiles) {
+      const int64_t count = std::min(kWinogradTiles, all_tiles - u0);
+      for (const int64_t stop = std::min(next_lines, line + lines_per_chunk); line < stop; ++line) next.prefetch(line);
+      // Input transform, a run of tiles along one tile row of one phase at a time, every channel.
+      for (int64_t done = 0, seg; done < count; done += seg) {
+        const int64_t phase = (u0 + done) / tiles, in_phase = (u0 + done) % tiles;
+        const int64_t sy = phase / dw, sx = phase % dw, my = in_phase / tiles_x, mx0 = in_phase % tiles_x;
+        seg = std::min(tiles_x - mx0, count - done);
+        // Input (i, j) of the run's first tile in channel ci: ci * channel + row[i] + col[j].
+        int64_t row[4], col[4];
+        for (int i = 0; i < 4; ++i) row[i] = (sy + i % 2 * dh) * px * plane + (my + i / 2) * copy_row;
+        for (int j = 0; j < 4; ++j) col[j] = (sx + j % 2 * dw) * plane + mx0 + j / 2;
+        for (int64_t ci = 0; ci < cin; ++ci) {
+          const T* channel = copy + ci * py * px * plane;
+          T* out = v + ci * kWinogradTiles + done;
+          for (int64_t s = 0; s < seg; s += kLanes<T>) {
+            const int64_t lanes = std::min(kLanes<T>, seg - s);
+            // B^T d B as d B per row (in registers), then B^T down the columns.
+            Simd<T> r[4][4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              const T* in = channel + row[i] + s;
+              const Simd<T> d0 = load_partial(in + col[0], lanes), d1 = load_partial(in + col[1], lanes);
+              const Simd<T> d2 = load_partial(in + col[2], lanes), d3 = load_partial(in + col[3], lanes);
+              r[i][0] = d0 - d2, r[i][1] = d1 + d2, r[i][2] = d2 - d1, r[i][3] = d1 - d3;
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; ++j) {
+              T* o = out + j * v_stride + s;
+              store_partial(o, r[0][j] - r[2][j], lanes);
+              store_partial(o + 4 * v_stride, r[1][j] + r[2][j], lanes);
+              store_partial(o + 8 * v_stride, r[2][j] - r[1][j], lanes);
+              store_partial(o + 12 * v_stride, r[1][j] - r[3][j], lanes);
+            }
+          }
+        }
+      }
+      // M[xi] = U[xi] V[xi]: 16 GEMMs through the register block, on whole
+      // vectors of tiles (a short chunk's last vector reads V's stale tail,
+      // earlier chunks' values: its columns of M are never read).
+      const int64_t vectors = (count + kLanes<T> - 1) / kLanes<T>;
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t q = 0, nv; q < vectors; q += nv) {
+          nv = std::min<int64_t>(3, vectors - q);
+          for (int64_t co = 0, mr; co < cout; co += mr) {
+            mr = block_channels(cout - co);
+            const T* a = group_u + xi * cout * cin + co * cin;
+            const T* b = v + xi * v_stride + q * kLanes<T>;
+            T* c = m + xi * m_stride + co * kWinogradTiles + q * kLanes<T>;
+            if (nv == 3)
+              run_block<T, 3>(mr, b, row_offset, cin, a, c, kWinogradTiles);
+            else if (nv == 2)
+              run_block<T, 2>(mr, b, row_offset, cin, a, c, kWinogradTiles);
+            else
+              run_block<T, 1>(mr, b, row_offset, cin, a, c, kWinogradTiles);
+          }
+        }
+      // Output transform A^T M A (+ bias) into the output's polyphase planes, a phase's run at a time.
+      for (int64_t done = 0, seg; done < count; done += seg) {
+        const int64_t phase = (u0 + done) / tiles, in_phase = (u0 + done) % tiles;
+        const int64_t sy = phase / dw, sx = phase % dw;
+        seg = std::min(tiles - in_phase, count - done);
+        for (int64_t co = 0; co < cout; ++co) {
+          const T b = bias ? bias[group * cout + co] : T(0);
+          const T* mc = m + co * kWinogradTiles + done;
+          T* at[2][2];
+          for (int e = 0; e < 2; ++e)
+            for (int f = 0; f < 2; ++f)
+              at[e][f] = planes + ((co * py + sy + e * dh) * px + sx + f * dw) * out_plane + in_phase;
+#pragma omp simd
+          for (int64_t s = 0; s < seg; ++s) {
+            T r[2][4];
+            for (int b4 = 0; b4 < 4; ++b4) {
+              const T m0 = mc[(0 + b4) * m_stride + s], m1 = mc[(4 + b4) * m_stride + s];
+              const T m2 = mc[(8 + b4) * m_stride + s], m3 = mc[(12 + b4) * m_stride + s];
+              r[0][b4] = m0 + m1 + m2, r[1][b4] = m1 - m2 - m3;
+            }
+            for (int e = 0; e < 2; ++e) {
+              at[e][0][s] = r[e][0] + r[e][1] + r[e][2] + b;
+              at[e][1][s] = r[e][1] - r[e][2] - r[e][3] + b;
+            }
+          }
+        }
+      }
+    }
+
+    // Polyphase planes -> rows of y.
+    const int64_t out_pixels = g.out_h * g.out_w;
+    const int64_t y0 = my0 * py, y1 = std::min(g.out_h, (my0 + rows) * py);
+    for (int64_t co = 0; co < cout; ++co) {
+      T* dst = y + ((image * groups + group) * cout + co) * out_pixels;
+      for (int64_t yy = y0; yy < y1; ++yy) {
+        const T* src = planes + (co * py + yy % py) * px * out_plane + (yy / py - my0) * tiles_x;
+        T* row = dst + yy * g.out_w;
+        const T* planes_of_row[4] = {src, src + out_plane, src + 2 * out_plane, src + 3 * out_plane};
+        const int64_t whole = g.out_w / px;  // tiles whose px outputs all lie in the row
+        if (px == 2 || px == 4)
+          merge_phases(planes_of_row, px, whole, row);
+        else
+          for (int64_t c = 0; c < whole; ++c)
+            for (int64_t rx = 0; rx < px; ++rx) row[px * c + rx] = src[rx * out_plane + c];
+        for (int64_t xx = whole * px; xx < g.out_w; ++xx) row[xx] = src[xx % px * out_plane + xx / px];
+      }
+    }
+  });
+  errors.rethrow();
+}
+
 }  // namespace
 
 template <typename T>
@@ -306,6 +536,8 @@ void conv2d_cpu_launch(const T* x, int64_t n, const Conv2dGeometry& g, int64_t g
                        const T* weight, const T* bias, Conv2dAlgorithm algorithm, T* y) {
   if (algorithm == Conv2dAlgorithm::kDirect)
     conv2d_direct(x, n, g, groups, cout_per_group, weight, bias, y);
+  else if (algorithm == Conv2dAlgorithm::kWinograd)
+    conv2d_winograd(x, n, g, groups, cout_per_group, weight, bias, y);
   else
     conv2d_im2col_gemm(x, n, g, groups, cout_per_group, weight, bias, y);
 }

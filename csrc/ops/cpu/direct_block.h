@@ -1,10 +1,12 @@
-// CPU building blocks shared by the direct convolutions (conv2d, causal_conv1d)
-// and the streaming GEMVs of wavenet_stream: a 64-byte SIMD vector type, its
-// loads and stores, per-thread scratch buffers kept between calls, streaming
-// stores, and the register-blocked multiply-accumulate of a direct
-// convolution over tap offsets.
+// CPU building blocks shared by the direct and Winograd convolutions (conv2d,
+// causal_conv1d) and the streaming GEMVs of wavenet_stream: a 64-byte SIMD
+// vector type, its loads and stores, per-thread scratch buffers kept between
+// calls, exceptions out of OpenMP loops, streaming stores, and the
+// register-blocked multiply-accumulate of a direct convolution over tap offsets.
 #pragma once
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <vector>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -23,6 +25,30 @@ T* thread_scratch(int64_t elements) {
   if (static_cast<int64_t>(buffer.size()) < elements) buffer.resize(elements);
   return buffer.data();
 }
+
+// An exception must not leave an OpenMP region: the runtime would call
+// std::terminate and abort the process (a scratch buffer's std::bad_alloc
+// did). Each tile's body runs under run(); the first exception is kept and
+// rethrown once the loop is over, where pybind11 turns it into a Python error.
+class ParallelErrors {
+ public:
+  template <typename Body>
+  void run(Body&& body) noexcept {
+    try {
+      body();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+  std::mutex mutex_;
+};
 
 // One 64-byte SIMD register of T (AVX-512 here; two AVX2 or four SSE
 // registers on other x86 CPUs), as a GCC/Clang vector type: the kernels are
@@ -53,6 +79,107 @@ inline Simd<T> load(const T* p) {
 template <typename T>
 inline void store(T* p, Simd<T> v) {
   *reinterpret_cast<typename SimdOf<T>::unaligned*>(p) = v;
+}
+
+// The first `lanes` (<= kLanes) elements of p, the rest zero; and their store.
+// Masked under AVX-512, so a run's last vector neither reads nor writes past it.
+template <typename T>
+inline Simd<T> load_partial(const T* p, int64_t lanes) {
+  if (lanes == kLanes<T>) return load(p);
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4)
+    return reinterpret_cast<Simd<T>>(_mm512_maskz_loadu_ps(__mmask16((1u << lanes) - 1), p));
+  else
+    return reinterpret_cast<Simd<T>>(_mm512_maskz_loadu_pd(__mmask8((1u << lanes) - 1), p));
+#else
+  Simd<T> v = {};
+  for (int64_t i = 0; i < lanes; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+template <typename T>
+inline void store_partial(T* p, Simd<T> v, int64_t lanes) {
+  if (lanes == kLanes<T>) return store(p, v);
+#if defined(__AVX512F__)
+  if constexpr (sizeof(T) == 4)
+    _mm512_mask_storeu_ps(p, __mmask16((1u << lanes) - 1), reinterpret_cast<__m512>(v));
+  else
+    _mm512_mask_storeu_pd(p, __mmask8((1u << lanes) - 1), reinterpret_cast<__m512d>(v));
+#else
+  for (int64_t i = 0; i < lanes; ++i) p[i] = v[i];
+#endif
+}
+
+// zip: the lanes of a and b alternately, (a0 b0 a1 b1 ...) in lo and the
+// upper halves' in hi; unzip, its inverse: the even lanes of (a, b) and the odd.
+template <typename T>
+inline void zip(Simd<T> a, Simd<T> b, Simd<T>& lo, Simd<T>& hi) {
+  if constexpr (sizeof(T) == 4) {
+    lo = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    hi = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  } else {
+    lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+    hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+  }
+}
+template <typename T>
+inline void unzip(Simd<T> a, Simd<T> b, Simd<T>& even, Simd<T>& odd) {
+  if constexpr (sizeof(T) == 4) {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  } else {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+  }
+}
+
+// Polyphase split of a run: dst[r][c] = src[phases * c + r] for r < phases
+// and c < count; and its inverse. Whole vectors through (un)zips where
+// phases is 2 or 4, element by element otherwise.
+template <typename T>
+void split_phases(const T* src, int64_t phases, int64_t count, T* const* dst) {
+  int64_t c = 0;
+  constexpr int64_t L = kLanes<T>;
+  if (phases == 2) {
+    for (; c + L <= count; c += L) {
+      Simd<T> e, o;
+      unzip<T>(load(src + 2 * c), load(src + 2 * c + L), e, o);
+      store(dst[0] + c, e), store(dst[1] + c, o);
+    }
+  } else if (phases == 4) {
+    for (; c + L <= count; c += L) {
+      Simd<T> e0, o0, e1, o1, r0, r1, r2, r3;
+      unzip<T>(load(src + 4 * c), load(src + 4 * c + L), e0, o0);
+      unzip<T>(load(src + 4 * c + 2 * L), load(src + 4 * c + 3 * L), e1, o1);
+      unzip<T>(e0, e1, r0, r2), unzip<T>(o0, o1, r1, r3);
+      store(dst[0] + c, r0), store(dst[1] + c, r1), store(dst[2] + c, r2), store(dst[3] + c, r3);
+    }
+  }
+  for (; c < count; ++c)
+    for (int64_t r = 0; r < phases; ++r) dst[r][c] = src[phases * c + r];
+}
+template <typename T>
+void merge_phases(const T* const* src, int64_t phases, int64_t count, T* dst) {
+  int64_t c = 0;
+  constexpr int64_t L = kLanes<T>;
+  if (phases == 2) {
+    for (; c + L <= count; c += L) {
+      Simd<T> lo, hi;
+      zip<T>(load(src[0] + c), load(src[1] + c), lo, hi);
+      store(dst + 2 * c, lo), store(dst + 2 * c + L, hi);
+    }
+  } else if (phases == 4) {
+    for (; c + L <= count; c += L) {
+      Simd<T> a0, a1, b0, b1, r0, r1, r2, r3;
+      zip<T>(load(src[0] + c), load(src[2] + c), a0, a1);
+      zip<T>(load(src[1] + c), load(src[3] + c), b0, b1);
+      zip<T>(a0, b0, r0, r1), zip<T>(a1, b1, r2, r3);
+      store(dst + 4 * c, r0), store(dst + 4 * c + L, r1);
+      store(dst + 4 * c + 2 * L, r2), store(dst + 4 * c + 3 * L, r3);
+    }
+  }
+  for (; c < count; ++c)
+    for (int64_t r = 0; r < phases; ++r) dst[phases * c + r] = src[r][c];
 }
 
 // Output channels per register block, and vectors of consecutive outputs per
