@@ -1,4 +1,4 @@
-// convlstm_cell: checks, the convolution through ATen (oneDNN on the CPU,
+// convlstm_cell: checks, the convolution (the extension's conv2d on the CPU,
 // cuDNN on the GPU), and the dtype and device dispatch of the passes around it.
 #include "ops/convlstm_cell.h"
 
@@ -37,24 +37,15 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
   TORCH_CHECK_VALUE(bias.size(0) == 4 * hidden, "bias must have shape (4*Ch,) = (", 4 * hidden, ",); got ",
                     bias.sizes());
 
-  // One convolution over cat(x, h), bias fused by oneDNN/cuDNN. Measured on
-  // b4-32to64-64x64 (CPU, 2 threads): two convolutions of x and h, summed
-  // afterwards, took 1.15-1.2x as long as one over the concatenation; oneDNN on
-  // channels-last input ran 10-25% faster than on NCHW input (which it
-  // reorders on the way in and out), and the whole op with the packing and the
-  // channels-last gate pass below took 4-7% less time than with at::cat, an
-  // NCHW convolution and a planar gate pass. at::_convolution is what
-  // at::conv2d calls, with TF32 off: cuDNN's default TF32 (10-bit mantissa)
-  // would miss the float32 tolerance.
-  const auto convolve = [&](const at::Tensor& input) {
-    const auto& ctx = at::globalContext();
-    return at::_convolution(input, weight, bias, /*stride=*/{1, 1}, /*padding=*/{k / 2, k / 2}, /*dilation=*/{1, 1},
-                            /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1, ctx.benchmarkCuDNN(),
-                            ctx.deterministicCuDNN(), ctx.userEnabledCuDNN(), /*allow_tf32=*/false);
-  };
+  // One convolution over cat(x, h), bias fused: on the CPU the extension's
+  // own conv2d ("auto": Winograd F(2 x 2, 3 x 3) for the 3 x 3 kernels of
+  // the benchmark, the direct kernel otherwise), on the GPU cuDNN through
+  // at::_convolution with TF32 off (its default 10-bit mantissa would miss
+  // the float32 tolerance). Two convolutions of x and h, summed afterwards,
+  // measured 1.15-1.2x as long as one over the concatenation (oneDNN).
+  const int64_t channels = in_channels + hidden, pixels = height * width;
   at::Tensor h_next = empty_output(c.sizes(), c.options());
   at::Tensor c_next = empty_output(c.sizes(), c.options());
-  const int64_t channels = in_channels + hidden, pixels = height * width;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "convlstm_cell", [&] {
     const scalar_t* c_ptr = c.data_ptr<scalar_t>();
     scalar_t* h_out = h_next.data_ptr<scalar_t>();
@@ -62,21 +53,24 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
     if (x.is_cuda()) {
 #ifdef WITH_CUDA
       c10::cuda::CUDAGuard guard(x.device());
-      const at::Tensor gates = convolve(at::cat({x, h}, 1)).contiguous();
+      const auto& ctx = at::globalContext();
+      const at::Tensor gates =
+          at::_convolution(at::cat({x, h}, 1), weight, bias, /*stride=*/{1, 1}, /*padding=*/{k / 2, k / 2},
+                           /*dilation=*/{1, 1}, /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1,
+                           ctx.benchmarkCuDNN(), ctx.deterministicCuDNN(), ctx.userEnabledCuDNN(),
+                           /*allow_tf32=*/false)
+              .contiguous();
       convlstm_gates_cuda_launch<scalar_t>(gates.data_ptr<scalar_t>(), c_ptr, batch, hidden, pixels, h_out, c_out,
                                            cuda_stream(x));
 #else
       no_cuda_build("convlstm_cell");
 #endif
     } else {
-      at::Tensor xh =
-          at::empty({batch, channels, height, width}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-      concat_channels_last_cpu_launch<scalar_t>(x.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), batch, in_channels,
-                                                hidden, pixels, xh.data_ptr<scalar_t>());
-      // Channels-last in gives channels-last out; contiguous() only guards that.
-      const at::Tensor gates = convolve(xh).contiguous(at::MemoryFormat::ChannelsLast);
-      convlstm_gates_channels_last_cpu_launch<scalar_t>(gates.data_ptr<scalar_t>(), c_ptr, batch, hidden, pixels,
-                                                        h_out, c_out);
+      at::Tensor xh = empty_output({batch, channels, height, width}, x.options());
+      concat_channels_cpu_launch<scalar_t>(x.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), batch,
+                                           in_channels * pixels, hidden * pixels, xh.data_ptr<scalar_t>());
+      const at::Tensor gates = conv2d(xh, weight, bias, {1, 1}, {k / 2, k / 2}, {1, 1}, 1, "auto");
+      convlstm_gates_cpu_launch<scalar_t>(gates.data_ptr<scalar_t>(), c_ptr, batch, hidden, pixels, h_out, c_out);
     }
   });
   return {h_next, c_next};
