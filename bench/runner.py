@@ -352,7 +352,7 @@ class Runner:
             return {**row, "status": "unavailable", "error": f"{impl.name} does not support {dtype}"}
         if isinstance(data, Exception):
             return {**row, "status": "error", "error": f"making the case failed: {_error_text(data)}"}
-        row.update(flops=data["flops"], bytes=data["bytes"])
+        row.update(flops=data["flops"], bytes=data["bytes"], work_flops=impl.work_flops(data["inputs"]))
         if data["throughput"]:
             row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
 

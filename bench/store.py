@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.liveness import runner_gone
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = Path("results") / "results.sqlite"
 
 # ok: checked and timed. mismatch: a wrong answer. error: the implementation
@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     h2d_s           REAL,               -- CUDA: copying the inputs to the device (outside the timed region)
     d2h_s           REAL,               -- CUDA: copying the output back to the host
     timing          TEXT,               -- how the call was timed (clock, L2 flush)
+    work_flops      REAL,               -- FLOPs the implementation's algorithm performs, where it declares fewer
     UNIQUE (run_id, op, impl, device, case_name, dtype)
 );
 """
@@ -115,6 +116,7 @@ MEASUREMENT_FIELDS = (
     "h2d_s",
     "d2h_s",
     "timing",
+    "work_flops",
 )
 
 # MIGRATIONS[i] brings a store from schema version i + 1 to i + 2.
@@ -126,6 +128,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE measurements ADD COLUMN d2h_s REAL",
         "ALTER TABLE measurements ADD COLUMN timing TEXT",
     ),
+    # 2 -> 3: an implementation with a fast algorithm (Winograd) stores the
+    # FLOPs it performs, which its fraction of peak is taken against.
+    ("ALTER TABLE measurements ADD COLUMN work_flops REAL",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION - 1, "every schema version needs its migration step"
 

@@ -196,6 +196,7 @@ class Implementation:
     dtypes: tuple[str, ...] | None = None  # None: every dtype the op has
     source: str = ""  # the file it came from (a plugin path for user code)
     small_only: bool = False  # True: only the op's small cases (pure Python)
+    work: Callable | None = None  # work(**inputs): FLOPs its algorithm performs (see register)
 
     @property
     def key(self) -> str:
@@ -216,6 +217,12 @@ class Implementation:
 
     def supports(self, dtype: str) -> bool:
         return self.dtypes is None or dtype in self.dtypes
+
+    def work_flops(self, inputs: dict) -> float | None:
+        """The FLOPs this implementation performs on validated ``inputs``, where
+        it declared them (None: the op's cost model counts its work)."""
+        flops = None if self.work is None else self.work(**inputs)
+        return None if flops is None else float(flops)
 
     # -- running --------------------------------------------------------------
     def prepare(self, inputs: dict) -> dict:
@@ -273,12 +280,18 @@ def register(
     name: str | None = None,
     dtypes: Iterable[str] | None = None,
     small_only: bool | None = None,
+    work: Callable | None = None,
 ):
     """Decorator: register ``fn`` as an implementation of ``op``.
 
     ``device`` may be one device or several; ``name`` defaults to
     ``<backend>`` (one implementation per backend) and must be unique per op
     and device. ``small_only`` defaults to True for the pure-Python backend.
+    ``work(**inputs)``, for an algorithm that does less arithmetic than the
+    op's cost model counts (Winograd's minimal filtering), gives the FLOPs it
+    does perform: the fraction of peak is taken against those, so it says how
+    close the kernel comes to the machine for the work it does, while GFLOP/s
+    stays the op's count, one yardstick for every implementation.
     """
     devices = (device,) if isinstance(device, str) else tuple(device)
     if backend not in BACKENDS:
@@ -300,6 +313,7 @@ def register(
                 dtypes=tuple(dtypes) if dtypes is not None else None,
                 source=source,
                 small_only=(backend == "python") if small_only is None else small_only,
+                work=work,
             )
             existing = _IMPLS.get(impl.key)
             if existing is not None and existing.fn is not fn and existing.source != source:

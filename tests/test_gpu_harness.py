@@ -474,9 +474,10 @@ def test_a_version_1_store_is_migrated_and_reports_correctly(tmp_path):
     _v1_store(path)
     store = Store(path)
     assert store.migrated_from == 1
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     (old,) = store.measurements()
     assert old["median_s"] == 0.00025 and old["h2d_s"] is None and old["d2h_s"] is None and old["timing"] is None
+    assert old["work_flops"] is None  # 2 -> 3: no implementation declared its own FLOPs then
     store.add("old-run", **{**{k: old[k] for k in ("op", "backend", "case_name", "family", "params", "dtype", "size")},
                             "impl": "torch", "device": "cuda", "status": "ok", "median_s": 1e-5,
                             "h2d_s": 2e-5, "d2h_s": 3e-5, "timing": "events"})  # fmt: skip

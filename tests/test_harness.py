@@ -345,3 +345,39 @@ def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_r
     numpy_row = frame[frame["impl"] == "numpy"].iloc[0]
     assert numpy_row["speedup"] == pytest.approx(baseline / numpy_row["median_s"])
     report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+
+
+def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, scratch_registry):
+    """An implementation that performs fewer FLOPs than the op counts (Winograd)
+    declares them: they are stored, its fraction of peak is taken against
+    them, GFLOP/s keeps the op's count, and the op page says so."""
+    from bench.peaks import fraction_of_peak
+
+    spec, numpy_conv = impls.spec("conv2d"), impls.get("conv2d", "numpy").fn
+
+    @impls.register("conv2d", backend="numpy", name="half_work", work=lambda **inputs: 0.5 * spec.flops(**inputs))
+    def half_work(x, weight, bias, stride, padding, dilation, groups):
+        return numpy_conv(x, weight, bias, stride, padding, dilation, groups)
+
+    peaks = {"gemm_gflops": 1e-3, "bandwidth_gbps": 1e3}  # every case compute-bound against these
+    store = Store(tmp_path / "r.sqlite")
+    run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
+    store.set_peaks(run_id, peaks)
+    config = RunConfig(ops=["conv2d"], names=["half_work", "numpy"], quick=True, min_time=0.01, in_process=True)
+    rows = Runner(store, run_id, config).run()
+    store.finish_run(run_id)
+    store.close()
+    declared = [r for r in rows if r["impl"] == "half_work"]
+    assert declared and all(r["status"] == "ok" and r["work_flops"] == 0.5 * r["flops"] for r in declared)
+    assert all(r.get("work_flops") is None for r in rows if r["impl"] == "numpy")
+
+    _, frame = report.load([tmp_path / "r.sqlite"])
+    for _, row in frame[frame["impl"] == "half_work"].iterrows():
+        assert row["gflops"] == pytest.approx(row["flops"] / row["median_s"] / 1e9)  # the op's count
+        by_work, bound = fraction_of_peak(row["work_flops"], row["bytes"], row["median_s"], peaks)
+        assert bound == "compute" and row["peak_fraction"] == pytest.approx(by_work)
+        by_op, _ = fraction_of_peak(row["flops"], row["bytes"], row["median_s"], peaks)
+        assert row["peak_fraction"] == pytest.approx(0.5 * by_op)
+    report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    page = (tmp_path / "out" / "conv2d.html").read_text()
+    assert "Fewer FLOPs than the op's cost model: half_work (50%–50% of them)" in page

@@ -1,13 +1,31 @@
-"""convlstm_cell in the project's extension: ATen's convolution (oneDNN /
-cuDNN) of cat(x, h) with the bias, then one fused gate pass that writes h'
-and c' (the gate update shared with lstm_cell, csrc/ops/lstm_cell.h)."""
+"""convlstm_cell in the project's extension: one convolution of cat(x, h)
+with the bias -- on the CPU the extension's own conv2d (Winograd F(2 x 2,
+3 x 3) for 3 x 3 kernels with enough channels), on the GPU cuDNN -- then one
+fused gate pass that writes h' and c' (the gate update shared with
+lstm_cell, csrc/ops/lstm_cell.h)."""
 
 from impls.backends import ext_module
+from impls.conv2d.ext import winograd_flops
+from impls.convlstm_cell.spec import SPEC
 from impls.registry import register
 
 _C = ext_module()
 
 
-@register("convlstm_cell", backend="ext", device=("cpu", "cuda"))
+def _cpu_work(x, h, c, weight, bias):
+    """The op's FLOPs with the convolution's replaced by Winograd's where the
+    extension's conv2d runs it (None otherwise)."""
+    batch, channels, height, width = x.shape[0], x.shape[1] + h.shape[1], x.shape[2], x.shape[3]
+    k = weight.shape[-1]
+    xh_shape = [batch, channels, height, width]
+    if _C.conv2d_cpu_algorithm(xh_shape, list(weight.shape), [1, 1], [k // 2] * 2, [1, 1], 1) != "winograd":
+        return None
+    direct = 2.0 * batch * height * width * weight.shape[0] * weight[0].size
+    winograd = winograd_flops(batch, channels, weight.shape[0], height, width, (k // 2,) * 2, (1, 1), False)
+    return SPEC.flops(x, h, c, weight, bias) - direct + winograd
+
+
+@register("convlstm_cell", backend="ext", device="cuda")
+@register("convlstm_cell", backend="ext", device="cpu", work=_cpu_work)
 def convlstm_cell(x, h, c, weight, bias):
     return _C.convlstm_cell(x, h, c, weight, bias)
