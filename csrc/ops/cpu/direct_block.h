@@ -4,6 +4,7 @@
 // calls, exceptions out of OpenMP loops, streaming stores, and the
 // register-blocked multiply-accumulate of a direct convolution over tap offsets.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -134,52 +135,56 @@ inline void unzip(Simd<T> a, Simd<T> b, Simd<T>& even, Simd<T>& odd) {
 }
 
 // Polyphase split of a run: dst[r][c] = src[phases * c + r] for r < phases
-// and c < count; and its inverse. Whole vectors through (un)zips where
-// phases is 2 or 4, element by element otherwise.
+// and c < count; and its inverse. Vectors through (un)zips where phases is 2
+// or 4 (the last one partial, masked: rows shorter than a vector are common,
+// 15 columns for the dilated ResNet layer), element by element otherwise.
 template <typename T>
 void split_phases(const T* src, int64_t phases, int64_t count, T* const* dst) {
-  int64_t c = 0;
   constexpr int64_t L = kLanes<T>;
-  if (phases == 2) {
-    for (; c + L <= count; c += L) {
-      Simd<T> e, o;
-      unzip<T>(load(src + 2 * c), load(src + 2 * c + L), e, o);
-      store(dst[0] + c, e), store(dst[1] + c, o);
-    }
-  } else if (phases == 4) {
-    for (; c + L <= count; c += L) {
-      Simd<T> e0, o0, e1, o1, r0, r1, r2, r3;
-      unzip<T>(load(src + 4 * c), load(src + 4 * c + L), e0, o0);
-      unzip<T>(load(src + 4 * c + 2 * L), load(src + 4 * c + 3 * L), e1, o1);
-      unzip<T>(e0, e1, r0, r2), unzip<T>(o0, o1, r1, r3);
-      store(dst[0] + c, r0), store(dst[1] + c, r1), store(dst[2] + c, r2), store(dst[3] + c, r3);
-    }
+  if (phases != 2 && phases != 4) {
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t r = 0; r < phases; ++r) dst[r][c] = src[phases * c + r];
+    return;
   }
-  for (; c < count; ++c)
-    for (int64_t r = 0; r < phases; ++r) dst[r][c] = src[phases * c + r];
+  for (int64_t c = 0; c < count; c += L) {
+    const int64_t lanes = std::min(L, count - c), have = phases * lanes;  // elements of src left
+    const auto in = [&](int64_t k) {
+      return load_partial(src + phases * c + k * L, std::clamp<int64_t>(have - k * L, 0, L));
+    };
+    Simd<T> out[4];
+    if (phases == 2) {
+      unzip<T>(in(0), in(1), out[0], out[1]);
+    } else {
+      Simd<T> e0, o0, e1, o1;
+      unzip<T>(in(0), in(1), e0, o0);
+      unzip<T>(in(2), in(3), e1, o1);
+      unzip<T>(e0, e1, out[0], out[2]), unzip<T>(o0, o1, out[1], out[3]);
+    }
+    for (int64_t r = 0; r < phases; ++r) store_partial(dst[r] + c, out[r], lanes);
+  }
 }
 template <typename T>
 void merge_phases(const T* const* src, int64_t phases, int64_t count, T* dst) {
-  int64_t c = 0;
   constexpr int64_t L = kLanes<T>;
-  if (phases == 2) {
-    for (; c + L <= count; c += L) {
-      Simd<T> lo, hi;
-      zip<T>(load(src[0] + c), load(src[1] + c), lo, hi);
-      store(dst + 2 * c, lo), store(dst + 2 * c + L, hi);
-    }
-  } else if (phases == 4) {
-    for (; c + L <= count; c += L) {
-      Simd<T> a0, a1, b0, b1, r0, r1, r2, r3;
-      zip<T>(load(src[0] + c), load(src[2] + c), a0, a1);
-      zip<T>(load(src[1] + c), load(src[3] + c), b0, b1);
-      zip<T>(a0, b0, r0, r1), zip<T>(a1, b1, r2, r3);
-      store(dst + 4 * c, r0), store(dst + 4 * c + L, r1);
-      store(dst + 4 * c + 2 * L, r2), store(dst + 4 * c + 3 * L, r3);
-    }
+  if (phases != 2 && phases != 4) {
+    for (int64_t c = 0; c < count; ++c)
+      for (int64_t r = 0; r < phases; ++r) dst[phases * c + r] = src[r][c];
+    return;
   }
-  for (; c < count; ++c)
-    for (int64_t r = 0; r < phases; ++r) dst[phases * c + r] = src[r][c];
+  for (int64_t c = 0; c < count; c += L) {
+    const int64_t lanes = std::min(L, count - c), have = phases * lanes;  // elements of dst left
+    Simd<T> out[4];
+    if (phases == 2) {
+      zip<T>(load_partial(src[0] + c, lanes), load_partial(src[1] + c, lanes), out[0], out[1]);
+    } else {
+      Simd<T> a0, a1, b0, b1;
+      zip<T>(load_partial(src[0] + c, lanes), load_partial(src[2] + c, lanes), a0, a1);
+      zip<T>(load_partial(src[1] + c, lanes), load_partial(src[3] + c, lanes), b0, b1);
+      zip<T>(a0, b0, out[0], out[1]), zip<T>(a1, b1, out[2], out[3]);
+    }
+    for (int64_t k = 0; k < phases && k * L < have; ++k)
+      store_partial(dst + phases * c + k * L, out[k], std::min(L, have - k * L));
+  }
 }
 
 // Output channels per register block, and vectors of consecutive outputs per
