@@ -25,6 +25,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "ops/conv2d.h"
@@ -139,6 +140,49 @@ void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t 
   errors.rethrow();
 }
 
+// Rows [r0, r0 + rows) of the py x px polyphase planes of channels [c0, c0 +
+// channels) of one image: copy[ci][ry][rx][r][c] = the padded input pixel
+// (py (r0 + r) + ry, px c + rx), zero in the padding; planes of rows x
+// row_len. The interior of each row is one memcpy (px = 1) or goes through
+// split_phases; only the padding columns take the bounds test. Both CPU
+// kernels' copies: the direct kernel's with the stride as (py, px), and
+// Winograd's with (2 dh, 2 dw).
+template <typename T>
+void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t channels, int64_t py, int64_t px,
+                    int64_t r0, int64_t rows, int64_t row_len, T* copy) {
+  const int64_t plane = rows * row_len;
+  const int64_t c_lo = std::min(row_len, (g.pad_w + px - 1) / px);  // from here px c + rx - pad_w >= 0
+  const int64_t c_hi = std::max(c_lo, std::min(row_len, (g.width + g.pad_w) / px));  // and < width below
+  for (int64_t ci = 0; ci < channels; ++ci)
+    for (int64_t ry = 0; ry < py; ++ry)
+      for (int64_t r = 0; r < rows; ++r) {
+        T* dst = copy + (ci * py + ry) * px * plane + r * row_len;  // plane (ry, rx) at dst + rx * plane
+        const int64_t iy = py * (r0 + r) + ry - g.pad_h;
+        if (iy < 0 || iy >= g.height) {
+          for (int64_t rx = 0; rx < px; ++rx) std::fill(dst + rx * plane, dst + rx * plane + row_len, T(0));
+          continue;
+        }
+        const T* src = image + ((c0 + ci) * g.height + iy) * g.width;
+        const auto edge = [&](int64_t c) {
+          for (int64_t rx = 0; rx < px; ++rx) {
+            const int64_t ix = px * c + rx - g.pad_w;
+            dst[rx * plane + c] = ix >= 0 && ix < g.width ? src[ix] : T(0);
+          }
+        };
+        for (int64_t c = 0; c < c_lo; ++c) edge(c);
+        if (px == 1) {
+          std::memcpy(dst + c_lo, src + c_lo - g.pad_w, (c_hi - c_lo) * sizeof(T));
+        } else if (px == 2 || px == 4) {
+          T* planes[4] = {dst + c_lo, dst + plane + c_lo, dst + 2 * plane + c_lo, dst + 3 * plane + c_lo};
+          split_phases(src + px * c_lo - g.pad_w, px, c_hi - c_lo, planes);
+        } else {
+          for (int64_t c = c_lo; c < c_hi; ++c)
+            for (int64_t rx = 0; rx < px; ++rx) dst[rx * plane + c] = src[px * c + rx - g.pad_w];
+        }
+        for (int64_t c = c_hi; c < row_len; ++c) edge(c);
+      }
+}
+
 // The rows of x that a direct tile's polyphase copy reads, to prefetch while
 // the tile before it computes: the convolution itself is FMA-bound, but its
 // copy step waits on DRAM unless its input is already on the way.
@@ -166,11 +210,6 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
   // reads plane ((ki dh) % sh, (kj dw) % sw) shifted by ((ki dh) / sh, (kj dw) / sw).
   const int64_t reach_h = (g.kernel_h - 1) * g.dilation_h / sh, reach_w = (g.kernel_w - 1) * g.dilation_w / sw;
   const int64_t row_len = g.out_w + reach_w;
-  Conv2dGeometry phases = g;
-  phases.kernel_h = sh;
-  phases.kernel_w = sw;
-  phases.dilation_h = phases.dilation_w = 1;
-  phases.out_w = row_len;
 
   const int64_t row_bytes = (cin_per_group * sh * sw + cout_per_group) * row_len * int64_t(sizeof(T));
   const Tiling tiling = tile(n, groups, g.out_h, kScratchBudgetBytes / row_bytes - reach_h, 4);
@@ -218,8 +257,8 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
     const int64_t out_y0 = tiling.first_row(t), out_y1 = std::min(g.out_h, out_y0 + tiling.band_rows);
     T* copy = thread_scratch<T, 0>(copy_size + block_q);
     T* out = thread_scratch<T, 1>(cout_per_group * out_ld);
-    im2col_cpu(x + image * image_size, phases, group * cin_per_group, cin_per_group, out_y0, out_y0 + copy_rows,
-               copy);
+    polyphase_copy(x + image * image_size, g, group * cin_per_group, cin_per_group, sh, sw, out_y0, copy_rows,
+                   row_len, copy);
     // The last block of q reads up to block_q - 1 past the copy: zeros, dropped.
     std::fill(copy + copy_size, copy + copy_size + block_q, T(0));
 
@@ -304,44 +343,6 @@ void winograd_filter(const T* g, T u[4][4]) {
     const T g0 = half[i][0], g1 = half[i][1], g2 = half[i][2];
     u[i][0] = g0, u[i][1] = (g0 + g1 + g2) / 2, u[i][2] = (g0 - g1 + g2) / 2, u[i][3] = g2;
   }
-}
-
-// Rows [r0, r0 + rows) of the py x px polyphase planes of channels [c0, c0 +
-// channels) of one image: copy[ci][ry][rx][r][c] = the padded input pixel
-// (py (r0 + r) + ry, px c + rx), zero in the padding; planes of rows x
-// row_len. The interior of each row goes through split_phases.
-template <typename T>
-void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t channels, int64_t py, int64_t px,
-                    int64_t r0, int64_t rows, int64_t row_len, T* copy) {
-  const int64_t plane = rows * row_len;
-  const int64_t c_lo = std::min(row_len, (g.pad_w + px - 1) / px);  // from here px c + rx - pad_w >= 0
-  const int64_t c_hi = std::max(c_lo, std::min(row_len, (g.width + g.pad_w) / px));  // and < width below
-  for (int64_t ci = 0; ci < channels; ++ci)
-    for (int64_t ry = 0; ry < py; ++ry)
-      for (int64_t r = 0; r < rows; ++r) {
-        T* dst = copy + (ci * py + ry) * px * plane + r * row_len;  // plane (ry, rx) at dst + rx * plane
-        const int64_t iy = py * (r0 + r) + ry - g.pad_h;
-        if (iy < 0 || iy >= g.height) {
-          for (int64_t rx = 0; rx < px; ++rx) std::fill(dst + rx * plane, dst + rx * plane + row_len, T(0));
-          continue;
-        }
-        const T* src = image + ((c0 + ci) * g.height + iy) * g.width;
-        const auto edge = [&](int64_t c) {
-          for (int64_t rx = 0; rx < px; ++rx) {
-            const int64_t ix = px * c + rx - g.pad_w;
-            dst[rx * plane + c] = ix >= 0 && ix < g.width ? src[ix] : T(0);
-          }
-        };
-        for (int64_t c = 0; c < c_lo; ++c) edge(c);
-        if (px == 2 || px == 4) {
-          T* planes[4] = {dst + c_lo, dst + plane + c_lo, dst + 2 * plane + c_lo, dst + 3 * plane + c_lo};
-          split_phases(src + px * c_lo - g.pad_w, px, c_hi - c_lo, planes);
-        } else {
-          for (int64_t c = c_lo; c < c_hi; ++c)
-            for (int64_t rx = 0; rx < px; ++rx) dst[rx * plane + c] = src[px * c + rx - g.pad_w];
-        }
-        for (int64_t c = c_hi; c < row_len; ++c) edge(c);
-      }
 }
 
 template <typename T>
