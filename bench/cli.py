@@ -594,7 +594,8 @@ def _headline(args, threads) -> int:
     log = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
     _, results = run_headline(rounds=args.rounds, ops=args.op, budget=args.budget, log=log)
     if args.json:
-        print(json.dumps([{k: v for k, v in r.items() if k not in ("medians", "bound")} for r in results], indent=1))
+        internal = ("medians", "bound", "cost")
+        print(json.dumps([{k: v for k, v in r.items() if k not in internal} for r in results], indent=1))
         return 0
     print(f"{'op':<15}{'case':<20}{'best':<16}{'best':>10}{'torch':>10}{'torch/best':>12}{'of peak':>10}")
     for r in results:
