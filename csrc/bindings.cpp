@@ -33,6 +33,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("algorithm") = "auto");
   m.def("causal_conv1d", &kernel_arena::causal_conv1d, "dilated causal 1-D convolution (left zero padding)",
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("dilation"));
+  m.def("causal_conv1d_cpu_flops", &kernel_arena::causal_conv1d_cpu_flops,
+        "the FLOPs the CPU causal_conv1d performs (F(2, 2) tap pairs where it takes them)", py::arg("n"),
+        py::arg("cin"), py::arg("cout"), py::arg("k"), py::arg("length"), py::arg("dilation"), py::arg("bias"),
+        py::arg("dtype"));
   m.def("wavenet_stream", &kernel_arena::wavenet_stream,
         "a WaveNet residual stack run step by step with per-layer queues; threads 0: chosen by the extension",
         py::arg("x"), py::arg("weights"), py::arg("biases"), py::arg("dilations"), py::arg("threads") = 0);

@@ -64,4 +64,12 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const st
   return y;
 }
 
+double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, int64_t length, int64_t dilation,
+                               bool bias, const std::string& dtype) {
+  TORCH_CHECK_VALUE(dtype == "float32" || dtype == "float64", "dtype must be 'float32' or 'float64'; got '", dtype,
+                    "'");
+  return dtype == "float32" ? causal_conv1d_cpu_flops<float>(n, cin, cout, k, length, dilation, bias)
+                            : causal_conv1d_cpu_flops<double>(n, cin, cout, k, length, dilation, bias);
+}
+
 }  // namespace kernel_arena

@@ -39,6 +39,11 @@ KA_HOST_DEVICE T causal_tap_sample(const T* x_sample, int64_t length, int64_t k,
 template <typename T>
 void causal_conv1d_cpu_launch(const T* x, const T* weight, const T* bias, int64_t n, int64_t cin, int64_t cout,
                               int64_t k, int64_t length, int64_t dilation, T* y);
+// The FLOPs the CPU kernel performs (its F(2, 2) tap pairs do 3 products per
+// pair of outputs where the plain convolution does 4), for cost models.
+template <typename T>
+double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, int64_t length, int64_t dilation,
+                               bool bias);
 #ifdef WITH_CUDA
 template <typename T>
 void causal_conv1d_cuda_launch(const T* x, const T* weight, const T* bias, int64_t n, int64_t cin, int64_t cout,

@@ -30,6 +30,10 @@ std::string conv2d_cpu_algorithm(const std::vector<int64_t>& x_shape, const std:
                                  const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm);
 at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                          int64_t dilation);
+// The FLOPs the CPU causal_conv1d performs for these shapes (dtype "float32"
+// or "float64"): fewer than the plain convolution's where it pairs taps.
+double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, int64_t length, int64_t dilation,
+                               bool bias, const std::string& dtype);
 at::Tensor wavenet_stream(const at::Tensor& x, const at::Tensor& weights, const at::Tensor& biases,
                           const std::vector<int64_t>& dilations, int64_t threads);
 

@@ -16,6 +16,13 @@ from impls.registry import register
 _C = ext_module()
 
 
-@register("causal_conv1d", backend="ext", device=("cpu", "cuda"))
+def _cpu_work(x, weight, bias, dilation):
+    """The FLOPs of the CPU kernel, F(2, 2) pairs included (the extension says)."""
+    (n, cin, length), (cout, _, k) = x.shape, weight.shape
+    return _C.causal_conv1d_cpu_flops(n, cin, cout, k, length, int(dilation), bias is not None, x.dtype.name)
+
+
+@register("causal_conv1d", backend="ext", device="cuda")
+@register("causal_conv1d", backend="ext", device="cpu", work=_cpu_work)
 def causal_conv1d(x, weight, bias, dilation):
     return _C.causal_conv1d(x, weight, bias, dilation)

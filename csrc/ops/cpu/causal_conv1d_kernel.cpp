@@ -318,6 +318,18 @@ void causal_conv1d_cpu_launch(const T* x, const T* weight, const T* bias, int64_
     conv_direct(x, weight, bias, n, cin, cout, k, length, dilation, y);
 }
 
+template <typename T>
+double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, int64_t length, int64_t dilation,
+                               bool bias) {
+  const double outputs = double(n) * double(cout) * double(length), bias_flops = bias ? outputs : 0.0;
+  if (!pairs_pay<T>(k, length, dilation)) return 2.0 * outputs * double(cin) * double(k) + bias_flops;
+  // Per pair of outputs: 3 products per tap pair, 2 for a last lone tap.
+  const double pairs = double(n) * double(cout) * double(pair_count(length, dilation));
+  return 2.0 * pairs * double(cin) * double(3 * (k / 2) + 2 * (k % 2)) + bias_flops;
+}
+
+template double causal_conv1d_cpu_flops<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
+template double causal_conv1d_cpu_flops<double>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);
 template void causal_conv1d_cpu_launch<float>(const float*, const float*, const float*, int64_t, int64_t, int64_t,
                                               int64_t, int64_t, int64_t, float*);
 template void causal_conv1d_cpu_launch<double>(const double*, const double*, const double*, int64_t, int64_t,
