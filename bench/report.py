@@ -107,11 +107,12 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
 def _work_note(frame: pd.DataFrame, op: str) -> str:
     """Says which implementations perform fewer FLOPs than the op counts, and
     what that does to their columns."""
-    rows = frame[(frame["op"] == op) & frame["work_flops"].notna()]
+    rows = frame[(frame["op"] == op) & (frame["work_flops"].astype(float) < frame["flops"].astype(float))]
     if rows.empty:
         return ""
     ratios = (rows["work_flops"].astype(float) / rows["flops"].astype(float)).groupby(rows["impl"]).agg(["min", "max"])
-    parts = [f"{html.escape(impl)} ({r['min']:.0%}–{r['max']:.0%} of them)" for impl, r in ratios.iterrows()]
+    span = lambda r: f"{r['min']:.0%}" if f"{r['min']:.0%}" == f"{r['max']:.0%}" else f"{r['min']:.0%}–{r['max']:.0%}"
+    parts = [f"{html.escape(impl)} ({span(r)} of them where it does)" for impl, r in ratios.iterrows()]
     return (
         "<p class='note'>Fewer FLOPs than the op's cost model: "
         + ", ".join(parts)

@@ -380,4 +380,4 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
         assert row["peak_fraction"] == pytest.approx(0.5 * by_op)
     report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
     page = (tmp_path / "out" / "conv2d.html").read_text()
-    assert "Fewer FLOPs than the op's cost model: half_work (50%–50% of them)" in page
+    assert "Fewer FLOPs than the op's cost model: half_work (50% of them where it does)" in page
