@@ -11,9 +11,6 @@
 
 namespace kernel_arena {
 
-// Outputs at least this large stream (a quarter of the L3, as for conv2d).
-constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
-
 template <typename T>
 void box_iou_cpu_launch(const T* a, int64_t n, const T* b, int64_t m, T* out) {
   std::vector<T> bx1(m), by1(m), bx2(m), by2(m), area_b(m);
@@ -24,7 +21,7 @@ void box_iou_cpu_launch(const T* a, int64_t n, const T* b, int64_t m, T* out) {
     by2[j] = b[4 * j + 3];
     area_b[j] = box_area(bx1[j], by1[j], bx2[j], by2[j]);
   }
-  const bool stream = n * m * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  const bool stream = n * m * int64_t(sizeof(T)) >= cpu::kStreamOutputBytes;
 #pragma omp parallel
   {
     T* buffer = stream ? cpu::thread_scratch<T, 12>(m) : nullptr;

@@ -35,15 +35,9 @@ namespace {
 
 using namespace cpu;
 
-// Scratch per thread (the input copy plus the output bands): with the
-// weights it reads, it stays inside the 1 MiB L2 of a Zen 4 core.
-constexpr int64_t kScratchBudgetBytes = 1 << 20;
 // Bands shorter than this waste time on per-tile set-up; a band is never
 // shorter unless the sequence is.
 constexpr int64_t kMinBand = 256;
-// Outputs at least this large go to memory with streaming stores (a quarter
-// of the 32 MiB L3: they would be evicted before anyone reads them anyway).
-constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
 // Tiles per thread to aim for, so the last tiles do not leave a core idle.
 constexpr int64_t kTilesPerThread = 4;
 // SIMD vectors of consecutive times per register block: 8 x 3 accumulators,

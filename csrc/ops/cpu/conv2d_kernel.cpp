@@ -37,18 +37,10 @@ namespace {
 
 using namespace cpu;
 
-// Scratch per thread (column buffer, or polyphase copy plus output band): with
-// the weights it reads, it stays inside the 2 MiB L2 of a Zen 4 core.
-constexpr int64_t kScratchBudgetBytes = 1 << 20;
 // A GEMM narrower than this many output pixels runs well below BLAS's peak
 // (panel setup and edges dominate): an im2col band is never narrower, even
 // where that takes the column buffer past its budget.
 constexpr int64_t kMinBandColumns = 256;
-// Outputs at least this large go to memory with streaming stores: a quarter
-// of the 32 MiB L3, they (with the input as large or larger) would mostly be
-// evicted before the next layer reads them anyway. Measured 3-12 % faster on
-// ResNeXt's 26 MB and depthwise's 13 MB outputs.
-constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
 // Tiles per thread to aim for, so the last tiles do not leave a core idle.
 constexpr int64_t kTilesPerThread = 2;
 
@@ -143,8 +135,8 @@ void conv2d_im2col_gemm(const T* x, int64_t n, const Conv2dGeometry& g, int64_t 
 // Rows [r0, r0 + rows) of the py x px polyphase planes of channels [c0, c0 +
 // channels) of one image: copy[ci][ry][rx][r][c] = the padded input pixel
 // (py (r0 + r) + ry, px c + rx), zero in the padding; planes of rows x
-// row_len. The interior of each row is one memcpy (px = 1) or goes through
-// split_phases; only the padding columns take the bounds test. Both CPU
+// row_len. The interior of each row goes through split_phases (a memcpy for
+// px = 1); only the padding columns take the bounds test. Both CPU
 // kernels' copies: the direct kernel's with the stride as (py, px), and
 // Winograd's with (2 dh, 2 dw).
 template <typename T>
@@ -170,22 +162,14 @@ void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t
           }
         };
         for (int64_t c = 0; c < c_lo; ++c) edge(c);
-        if (px == 1) {
-          std::memcpy(dst + c_lo, src + c_lo - g.pad_w, (c_hi - c_lo) * sizeof(T));
-        } else if (px == 2 || px == 4) {
-          T* planes[4] = {dst + c_lo, dst + plane + c_lo, dst + 2 * plane + c_lo, dst + 3 * plane + c_lo};
-          split_phases(src + px * c_lo - g.pad_w, px, c_hi - c_lo, planes);
-        } else {
-          for (int64_t c = c_lo; c < c_hi; ++c)
-            for (int64_t rx = 0; rx < px; ++rx) dst[rx * plane + c] = src[px * c + rx - g.pad_w];
-        }
+        split_phases(src + px * c_lo - g.pad_w, px, c_hi - c_lo, dst + c_lo, plane);
         for (int64_t c = c_hi; c < row_len; ++c) edge(c);
       }
 }
 
-// The rows of x that a direct tile's polyphase copy reads, to prefetch while
-// the tile before it computes: the convolution itself is FMA-bound, but its
-// copy step waits on DRAM unless its input is already on the way.
+// The rows of x that a tile's polyphase copy reads, to prefetch while the
+// tile before it computes: the convolution itself is FMA-bound, but its copy
+// step waits on DRAM unless its input is already on the way.
 template <typename T>
 struct TileInput {
   const T* first_channel;  // row `first row` of the group's first channel
@@ -196,6 +180,19 @@ struct TileInput {
     __builtin_prefetch(channel + line % lines_per_channel * 64);
   }
 };
+
+// Tile t + 1's input, none past the last tile: the copy of a band starting
+// at output row r reads input rows from r * step - pad_h, up to input_rows.
+template <typename T>
+TileInput<T> next_tile_input(const T* x, const Conv2dGeometry& g, const Tiling& tiling, int64_t t, int64_t groups,
+                             int64_t channels, int64_t step, int64_t input_rows) {
+  if (++t >= tiling.tiles) return {x, 0, 0, 0};
+  const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * step - g.pad_h, 0, g.height);
+  const int64_t rows = std::min(input_rows, g.height - row0);
+  const int64_t channel0 = tiling.image(t, groups) * g.channels + tiling.group(t, groups) * channels;
+  const T* first = x + (channel0 * g.height + row0) * g.width;
+  return {first, channels, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
+}
 
 template <typename T>
 void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
@@ -242,14 +239,6 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
     pack_block_weights(weight + group * cout_per_group * taps, cout_per_group, taps,
                        packed + group * cout_per_group * taps);
   const bool stream_output = n * groups * cout_per_group * out_pixels * int64_t(sizeof(T)) >= kStreamOutputBytes;
-  auto tile_input = [&](int64_t t) {
-    const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * sh - g.pad_h, 0, g.height);
-    const int64_t rows = std::min(input_rows, g.height - row0);
-    return TileInput<T>{x + tiling.image(t, groups) * image_size +
-                            (tiling.group(t, groups) * cin_per_group * g.height + row0) * g.width,
-                        cin_per_group, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
-  };
-
   ParallelErrors errors;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
@@ -263,7 +252,7 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
     std::fill(copy + copy_size, copy + copy_size + block_q, T(0));
 
     // Static scheduling hands each thread consecutive tiles: t + 1 is usually next.
-    const TileInput<T> next = t + 1 < tiling.tiles ? tile_input(t + 1) : TileInput<T>{x, 0, 0, 0};
+    const TileInput<T> next = next_tile_input(x, g, tiling, t, groups, cin_per_group, sh, input_rows);
     const int64_t next_lines = next.channels * next.lines_per_channel;
     const int64_t q_end = (out_y1 - out_y0 - 1) * row_len + g.out_w;
     const int64_t lines_per_block = (next_lines * block_q + q_end - 1) / q_end;
@@ -386,12 +375,21 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
   // store buffer), which measured the transforms ~3x slower.
   const int64_t v_stride = cin * chunk + 64 / sizeof(T), m_stride = cout * chunk + 64 / sizeof(T);
 
-  auto tile_input = [&](int64_t t) {
-    const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * py - g.pad_h, 0, g.height);
-    const int64_t rows = std::min((tiling.band_rows + 1) * py, g.height - row0);
-    const T* first =
-        x + tiling.image(t, groups) * image_size + (tiling.group(t, groups) * cin * g.height + row0) * g.width;
-    return TileInput<T>{first, cin, g.height * g.width, (rows * g.width * int64_t(sizeof(T)) + 63) / 64};
+  // Output transform A^T M A (+ bias) of a vector of tiles from mc = M[0][co]
+  // + tile. M's rows end a cache line before the next xi's, so whole-vector
+  // loads past a short run stay inside m.
+  const auto transform = [m_stride](const T* mc, T b, Simd<T> out[2][2]) {
+    Simd<T> r[2][4];
+#pragma GCC unroll 4
+    for (int b4 = 0; b4 < 4; ++b4) {
+      const Simd<T> m0 = load(mc + b4 * m_stride), m1 = load(mc + (4 + b4) * m_stride);
+      const Simd<T> m2 = load(mc + (8 + b4) * m_stride), m3 = load(mc + (12 + b4) * m_stride);
+      r[0][b4] = m0 + m1 + m2, r[1][b4] = m1 - m2 - m3;
+    }
+    for (int e = 0; e < 2; ++e) {
+      out[e][0] = r[e][0] + r[e][1] + r[e][2] + b;
+      out[e][1] = r[e][1] - r[e][2] - r[e][3] + b;
+    }
   };
 
   ParallelErrors errors;
@@ -409,7 +407,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
     const int64_t tiles = rows * tiles_x;
 
     // The next tile's input rows, prefetched a share per chunk (see TileInput).
-    const TileInput<T> next = t + 1 < tiling.tiles ? tile_input(t + 1) : TileInput<T>{x, 0, 0, 0};
+    const TileInput<T> next = next_tile_input(x, g, tiling, t, groups, cin, py, (tiling.band_rows + 1) * py);
     const int64_t next_lines = next.channels * next.lines_per_channel, all_tiles = dh * dw * tiles;
     const int64_t lines_per_chunk = (next_lines * chunk + all_tiles - 1) / all_tiles;
 
@@ -472,22 +470,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
               run_block<T, 1>(mr, b, row_offset, cin, a, c, chunk);
           }
         }
-      // Output transform A^T M A (+ bias), a vector of tiles at a time. M's
-      // rows end a cache line before the next xi's, so whole-vector loads
-      // past a short run stay inside m.
-      const auto transform = [&](const T* mc, T b, Simd<T> out[2][2]) {
-        Simd<T> r[2][4];
-#pragma GCC unroll 4
-        for (int b4 = 0; b4 < 4; ++b4) {
-          const Simd<T> m0 = load(mc + b4 * m_stride), m1 = load(mc + (4 + b4) * m_stride);
-          const Simd<T> m2 = load(mc + (8 + b4) * m_stride), m3 = load(mc + (12 + b4) * m_stride);
-          r[0][b4] = m0 + m1 + m2, r[1][b4] = m1 - m2 - m3;
-        }
-        for (int e = 0; e < 2; ++e) {
-          out[e][0] = r[e][0] + r[e][1] + r[e][2] + b;
-          out[e][1] = r[e][1] - r[e][2] - r[e][3] + b;
-        }
-      };
+      // Output transform (see transform), into y or the output planes.
       if (!dilated) {
         // Undilated: tile (my, mx) is y's 2 x 2 block at (2 my, 2 mx), so each
         // run along a tile row goes straight to two rows of y, zipped.
@@ -535,21 +518,17 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
     }
 
     // Dilated: polyphase planes -> rows of y.
-    const int64_t out_pixels = g.out_h * g.out_w;
-    const int64_t y0 = my0 * py, y1 = std::min(g.out_h, (my0 + rows) * py);
-    for (int64_t co = 0; co < cout && dilated; ++co) {
-      T* dst = y + ((image * groups + group) * cout + co) * out_pixels;
-      for (int64_t yy = y0; yy < y1; ++yy) {
-        const T* src = planes + (co * py + yy % py) * px * out_plane + (yy / py - my0) * tiles_x;
-        T* row = dst + yy * g.out_w;
-        const T* planes_of_row[4] = {src, src + out_plane, src + 2 * out_plane, src + 3 * out_plane};
-        const int64_t whole = g.out_w / px;  // tiles whose px outputs all lie in the row
-        if (px == 2 || px == 4)
-          merge_phases(planes_of_row, px, whole, row);
-        else
-          for (int64_t c = 0; c < whole; ++c)
-            for (int64_t rx = 0; rx < px; ++rx) row[px * c + rx] = src[rx * out_plane + c];
-        for (int64_t xx = whole * px; xx < g.out_w; ++xx) row[xx] = src[xx % px * out_plane + xx / px];
+    if (dilated) {
+      const int64_t y0 = my0 * py, y1 = std::min(g.out_h, (my0 + rows) * py);
+      const int64_t whole = g.out_w / px;  // tiles whose px outputs all lie in the row
+      for (int64_t co = 0; co < cout; ++co) {
+        T* dst = y + ((image * groups + group) * cout + co) * g.out_h * g.out_w;
+        for (int64_t yy = y0; yy < y1; ++yy) {
+          const T* src = planes + (co * py + yy % py) * px * out_plane + (yy / py - my0) * tiles_x;
+          T* row = dst + yy * g.out_w;
+          merge_phases(src, out_plane, px, whole, row);
+          for (int64_t xx = whole * px; xx < g.out_w; ++xx) row[xx] = src[xx % px * out_plane + xx / px];
+        }
       }
     }
   });
