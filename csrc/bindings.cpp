@@ -27,10 +27,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "2-D convolution; algorithm 'auto', 'direct' (CPU), 'winograd' (CPU) or 'im2col' (+ GEMM)", py::arg("x"),
         py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto");
-  m.def("conv2d_cpu_algorithm", &kernel_arena::conv2d_cpu_algorithm,
-        "the CPU algorithm conv2d runs for these shapes: 'winograd', 'direct' or 'im2col'", py::arg("x_shape"),
-        py::arg("weight_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        py::arg("algorithm") = "auto");
+  m.def("conv2d_cpu_flops", &kernel_arena::conv2d_cpu_flops,
+        "the FLOPs the CPU conv2d performs for these shapes (Winograd's where 'auto' or 'winograd' runs it)",
+        py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("bias"), py::arg("algorithm") = "auto");
   m.def("causal_conv1d", &kernel_arena::causal_conv1d, "dilated causal 1-D convolution (left zero padding)",
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("dilation"));
   m.def("causal_conv1d_cpu_flops", &kernel_arena::causal_conv1d_cpu_flops,

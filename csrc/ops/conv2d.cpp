@@ -133,12 +133,12 @@ Conv2dPlan plan_conv2d(at::IntArrayRef x_sizes, at::IntArrayRef weight_sizes, co
 
 }  // namespace
 
-std::string conv2d_cpu_algorithm(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
-                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                                 const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm) {
-  const Conv2dAlgorithm chosen =
-      plan_conv2d(x_shape, weight_shape, stride, padding, dilation, groups, algorithm, sizeof(float)).cpu_algorithm;
-  return chosen == Conv2dAlgorithm::kWinograd ? "winograd" : chosen == Conv2dAlgorithm::kDirect ? "direct" : "im2col";
+double conv2d_cpu_flops(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                        const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                        const std::vector<int64_t>& dilation, int64_t groups, bool bias, const std::string& algorithm) {
+  const Conv2dPlan plan =
+      plan_conv2d(x_shape, weight_shape, stride, padding, dilation, groups, algorithm, sizeof(float));
+  return conv2d_cpu_work(plan.geometry, plan.n, plan.groups, plan.cout / plan.groups, bias, plan.cpu_algorithm);
 }
 
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,

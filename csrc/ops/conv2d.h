@@ -63,6 +63,12 @@ void im2col_cpu(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t cha
 // multiplies per 2 x 2 outputs and channel pair instead of 36.
 enum class Conv2dAlgorithm : int { kIm2colGemm = 0, kDirect = 1, kWinograd = 2 };
 
+// The FLOPs conv2d_cpu_launch performs with `algorithm`: Winograd's 16
+// multiply-adds per 2 x 2 tile and channel pair, the others the direct
+// count (2 Cin / groups kh kw per output); plus the bias.
+double conv2d_cpu_work(const Conv2dGeometry& g, int64_t n, int64_t groups, int64_t cout_per_group, bool bias,
+                       Conv2dAlgorithm algorithm);
+
 template <typename T>
 void conv2d_cpu_launch(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
                        const T* weight, const T* bias, Conv2dAlgorithm algorithm, T* y);

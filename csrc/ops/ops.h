@@ -23,11 +23,11 @@ std::tuple<at::Tensor, at::Tensor> convlstm_cell(const at::Tensor& x, const at::
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                   const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm);
-// The CPU algorithm conv2d runs for these shapes and arguments ("winograd",
-// "direct" or "im2col"), after the same checks: for cost models and tests.
-std::string conv2d_cpu_algorithm(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
-                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                                 const std::vector<int64_t>& dilation, int64_t groups, const std::string& algorithm);
+// The FLOPs the CPU conv2d performs for these shapes and arguments, after
+// the same checks: fewer than the direct count where it runs Winograd.
+double conv2d_cpu_flops(const std::vector<int64_t>& x_shape, const std::vector<int64_t>& weight_shape,
+                        const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                        const std::vector<int64_t>& dilation, int64_t groups, bool bias, const std::string& algorithm);
 at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                          int64_t dilation);
 // The FLOPs the CPU causal_conv1d performs for these shapes (dtype "float32"

@@ -5,7 +5,6 @@ fused gate pass that writes h' and c' (the gate update shared with
 lstm_cell, csrc/ops/lstm_cell.h)."""
 
 from impls.backends import ext_module
-from impls.conv2d.ext import winograd_flops
 from impls.convlstm_cell.spec import SPEC
 from impls.registry import register
 
@@ -13,16 +12,13 @@ _C = ext_module()
 
 
 def _cpu_work(x, h, c, weight, bias):
-    """The op's FLOPs with the convolution's replaced by Winograd's where the
-    extension's conv2d runs it (None otherwise)."""
-    batch, channels, height, width = x.shape[0], x.shape[1] + h.shape[1], x.shape[2], x.shape[3]
-    k = weight.shape[-1]
-    xh_shape = [batch, channels, height, width]
-    if _C.conv2d_cpu_algorithm(xh_shape, list(weight.shape), [1, 1], [k // 2] * 2, [1, 1], 1) != "winograd":
-        return None
-    direct = 2.0 * batch * height * width * weight.shape[0] * weight[0].size
-    winograd = winograd_flops(batch, channels, weight.shape[0], height, width, (k // 2,) * 2, (1, 1), False)
-    return SPEC.flops(x, h, c, weight, bias) - direct + winograd
+    """The op's FLOPs with the convolution's (bias included) replaced by what
+    the extension's conv2d performs on cat(x, h): Winograd's, where it runs it."""
+    batch, height, width, k = x.shape[0], x.shape[2], x.shape[3], weight.shape[-1]
+    xh_shape = [batch, x.shape[1] + h.shape[1], height, width]
+    conv = 2.0 * batch * height * width * weight.shape[0] * weight[0].size + batch * height * width * weight.shape[0]
+    performed = _C.conv2d_cpu_flops(xh_shape, list(weight.shape), [1, 1], [k // 2] * 2, [1, 1], 1, True)
+    return SPEC.flops(x, h, c, weight, bias) - conv + performed
 
 
 @register("convlstm_cell", backend="ext", device="cuda")

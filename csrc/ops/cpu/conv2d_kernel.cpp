@@ -334,12 +334,22 @@ void winograd_filter(const T* g, T u[4][4]) {
   }
 }
 
+// Winograd's 2 x 2 tiles per phase, down and across: each phase (y mod dh,
+// x mod dw) covers outputs 2 d apart, so ceil(out / 2 d) tiles each way.
+struct WinogradTiles {
+  int64_t y, x;
+  explicit WinogradTiles(const Conv2dGeometry& g)
+      : y((g.out_h + 2 * g.dilation_h - 1) / (2 * g.dilation_h)),
+        x((g.out_w + 2 * g.dilation_w - 1) / (2 * g.dilation_w)) {}
+};
+
 template <typename T>
 void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
                      const T* weight, const T* bias, T* y) {
   const int64_t cin = g.channels / groups, cout = cout_per_group;
   const int64_t dh = g.dilation_h, dw = g.dilation_w, py = 2 * dh, px = 2 * dw;
-  const int64_t tiles_y = (g.out_h + py - 1) / py, tiles_x = (g.out_w + px - 1) / px;  // per phase
+  const WinogradTiles per_phase(g);
+  const int64_t tiles_y = per_phase.y, tiles_x = per_phase.x;
   const int64_t copy_row = tiles_x + 1, image_size = g.channels * g.height * g.width;
 
   // Bands of tile rows whose copy (and, dilated, output planes) fit the scratch budget.
@@ -556,6 +566,17 @@ void conv2d_cpu_launch(const T* x, int64_t n, const Conv2dGeometry& g, int64_t g
     conv2d_winograd(x, n, g, groups, cout_per_group, weight, bias, y);
   else
     conv2d_im2col_gemm(x, n, g, groups, cout_per_group, weight, bias, y);
+}
+
+double conv2d_cpu_work(const Conv2dGeometry& g, int64_t n, int64_t groups, int64_t cout_per_group, bool bias,
+                       Conv2dAlgorithm algorithm) {
+  const double cin = double(g.channels / groups), outputs = double(n) * double(groups * cout_per_group);
+  const double bias_flops = bias ? outputs * double(g.out_h * g.out_w) : 0.0;
+  if (algorithm != Conv2dAlgorithm::kWinograd)
+    return 2.0 * outputs * double(g.out_h * g.out_w) * cin * double(g.kernel_h * g.kernel_w) + bias_flops;
+  const WinogradTiles tiles(g);
+  const double all_tiles = double(g.dilation_h * g.dilation_w) * double(tiles.y) * double(tiles.x);
+  return 2.0 * 16.0 * outputs * cin * all_tiles + bias_flops;
 }
 
 #define KA_INSTANTIATE(T)                                                                                     \
