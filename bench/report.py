@@ -79,6 +79,10 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     for column in ("h2d_s", "d2h_s", "timing", "work_flops"):  # absent from a store migrated with no such row yet
         if column not in frame:
             frame[column] = None
+    # The FLOPs each measurement performed: its implementation's own count
+    # where it declared one (a fast algorithm), the op's otherwise. Fraction of
+    # peak and the roofline use these; GFLOP/s keeps the op's count.
+    frame["performed_flops"] = frame["work_flops"].astype(float).fillna(frame["flops"].astype(float))
     frame["gflops"] = frame["flops"] / frame["median_s"] / 1e9
     frame["gbps"] = frame["bytes"] / frame["median_s"] / 1e9
     frame["speedup"] = _speedups(frame)
@@ -90,7 +94,7 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
         if status == "ok"
         else (None, None)
         for f, b, t, rid, op, status, device in zip(
-            frame["work_flops"].astype(float).fillna(frame["flops"].astype(float)),
+            frame["performed_flops"],
             frame["bytes"],
             frame["median_s"],
             frame["run_id"],
@@ -107,10 +111,10 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
 def _work_note(frame: pd.DataFrame, op: str) -> str:
     """Says which implementations perform fewer FLOPs than the op counts, and
     what that does to their columns."""
-    rows = frame[(frame["op"] == op) & (frame["work_flops"].astype(float) < frame["flops"].astype(float))]
+    rows = frame[(frame["op"] == op) & (frame["performed_flops"] < frame["flops"].astype(float))]
     if rows.empty:
         return ""
-    ratios = (rows["work_flops"].astype(float) / rows["flops"].astype(float)).groupby(rows["impl"]).agg(["min", "max"])
+    ratios = (rows["performed_flops"] / rows["flops"].astype(float)).groupby(rows["impl"]).agg(["min", "max"])
     span = lambda r: f"{r['min']:.0%}" if f"{r['min']:.0%}" == f"{r['max']:.0%}" else f"{r['min']:.0%}–{r['max']:.0%}"
     parts = [f"{html.escape(impl)} ({span(r)} of them where it does)" for impl, r in ratios.iterrows()]
     return (
@@ -201,7 +205,7 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "peak_fraction": rows["peak_fraction"],
             "bound": rows["bound"],
             "flops": rows["flops"],
-            "work_flops": rows["work_flops"],
+            "performed_flops": rows["performed_flops"],
             "bytes": rows["bytes"],
             "max_abs_err": rows["max_abs_err"],
             "max_rel_err": rows["max_rel_err"],
@@ -368,10 +372,9 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
     with_peaks = [r for r in runs if r.get("peaks") and r["run_id"] in set(ok["run_id"])]
     if ok.empty or not with_peaks or not _flops_are_work(op):
         return []
-    # Each point at the FLOPs its implementation performs (a Winograd kernel's
-    # own count, where declared), so a fast algorithm sits under the roof too.
-    performed = ok["work_flops"].astype(float).fillna(ok["flops"].astype(float))
-    intensity = performed / ok["bytes"]
+    # Each point at the FLOPs its implementation performs, so a fast
+    # algorithm (Winograd) sits under the roof too.
+    intensity = ok["performed_flops"] / ok["bytes"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     lo, hi = max(intensity.min() / 4, 1e-3), intensity.max() * 4
     devices = set(ok["device"])
@@ -392,7 +395,7 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
             )
     for (impl, device), part in ok.groupby(["implementation", "device"], sort=True):
         label = impl if len(devices) == 1 else f"{impl} ({device})"
-        work = performed[part.index]
+        work = part["performed_flops"]
         ax.scatter(work / part["bytes"], work / part["median_s"] / 1e9, s=22, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
