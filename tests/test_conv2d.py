@@ -264,12 +264,15 @@ def test_ext_winograd_matches_torch(impl, seed):
     "shape",
     [
         # (N, Cin, H, W, Cout, padding, dilation, groups): several bands per
-        # image and chunks across phases and rows, odd sizes, channel tails.
+        # image and chunks across phases and rows, odd sizes, channel tails;
+        # outputs of 8 MB or more go out through the streamed band buffer.
         (2, 64, 57, 61, 70, 1, 1, 1),
         (1, 40, 45, 50, 33, (2, 1), (2, 3), 1),
         (2, 96, 30, 30, 64, 3, 3, 2),
+        (1, 24, 160, 151, 96, 1, 1, 1),
+        (1, 16, 151, 160, 96, 2, 2, 1),
     ],
-    ids=["bands", "dilated-2x3", "dilated-3-groups"],
+    ids=["bands", "dilated-2x3", "dilated-3-groups", "streamed", "streamed-dilated"],
 )
 def test_ext_winograd_matches_torch_on_tiled_shapes(impl, shape):
     _require(impl)

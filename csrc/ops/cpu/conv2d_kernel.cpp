@@ -167,25 +167,39 @@ void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t
       }
 }
 
-// The rows of x that a tile's polyphase copy reads, to prefetch while the
-// tile before it computes: the convolution itself is FMA-bound, but its copy
-// step waits on DRAM unless its input is already on the way.
+// The rows of x that a tile reads (through its polyphase copy, or straight
+// for undilated Winograd), prefetched a share at a time while the tile
+// before it computes: the convolution itself is FMA-bound, but it waits on
+// DRAM unless its input is already on the way. A cursor over (channel, line), so no division per line (one per
+// prefetch measured ~9 % of ResNeXt's Winograd time).
 template <typename T>
-struct TileInput {
-  const T* first_channel;  // row `first row` of the group's first channel
-  int64_t channels, channel_stride, lines_per_channel;
+class TilePrefetch {
+ public:
+  TilePrefetch(const T* first_channel, int64_t channels, int64_t channel_stride, int64_t lines_per_channel)
+      : channel_(reinterpret_cast<const char*>(first_channel)),
+        channel_bytes_(channel_stride * int64_t(sizeof(T))),
+        lines_per_channel_(lines_per_channel),
+        left_(channels * lines_per_channel) {}
 
-  void prefetch(int64_t line) const {  // line < channels * lines_per_channel
-    const char* channel = reinterpret_cast<const char*>(first_channel + line / lines_per_channel * channel_stride);
-    __builtin_prefetch(channel + line % lines_per_channel * 64);
+  int64_t lines() const { return left_; }
+  // The next `count` lines, or as many as are left.
+  void prefetch(int64_t count) {
+    for (count = std::min(count, left_), left_ -= count; count > 0; --count) {
+      __builtin_prefetch(channel_ + 64 * line_);
+      if (++line_ == lines_per_channel_) line_ = 0, channel_ += channel_bytes_;
+    }
   }
+
+ private:
+  const char* channel_;  // row `first row` of the current channel
+  int64_t channel_bytes_, lines_per_channel_, line_ = 0, left_;
 };
 
 // Tile t + 1's input, none past the last tile: the copy of a band starting
 // at output row r reads input rows from r * step - pad_h, up to input_rows.
 template <typename T>
-TileInput<T> next_tile_input(const T* x, const Conv2dGeometry& g, const Tiling& tiling, int64_t t, int64_t groups,
-                             int64_t channels, int64_t step, int64_t input_rows) {
+TilePrefetch<T> next_tile_input(const T* x, const Conv2dGeometry& g, const Tiling& tiling, int64_t t, int64_t groups,
+                                int64_t channels, int64_t step, int64_t input_rows) {
   if (++t >= tiling.tiles) return {x, 0, 0, 0};
   const int64_t row0 = std::clamp<int64_t>(tiling.first_row(t) * step - g.pad_h, 0, g.height);
   const int64_t rows = std::min(input_rows, g.height - row0);
@@ -252,15 +266,13 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
     std::fill(copy + copy_size, copy + copy_size + block_q, T(0));
 
     // Static scheduling hands each thread consecutive tiles: t + 1 is usually next.
-    const TileInput<T> next = next_tile_input(x, g, tiling, t, groups, cin_per_group, sh, input_rows);
-    const int64_t next_lines = next.channels * next.lines_per_channel;
+    TilePrefetch<T> next = next_tile_input(x, g, tiling, t, groups, cin_per_group, sh, input_rows);
     const int64_t q_end = (out_y1 - out_y0 - 1) * row_len + g.out_w;
-    const int64_t lines_per_block = (next_lines * block_q + q_end - 1) / q_end;
+    const int64_t lines_per_block = (next.lines() * block_q + q_end - 1) / q_end;
     const T* group_weight = packed + group * cout_per_group * taps;
     T* y_band = y + (image * groups + group) * cout_per_group * out_pixels + out_y0 * g.out_w;
-    for (int64_t q = 0, line = 0; q < q_end; q += block_q) {
-      for (const int64_t stop = std::min(next_lines, line + lines_per_block); line < stop; ++line)
-        next.prefetch(line);
+    for (int64_t q = 0; q < q_end; q += block_q) {
+      next.prefetch(lines_per_block);
       for (int64_t co = 0, mr; co < cout_per_group; co += mr) {
         mr = block_channels(cout_per_group - co);
         if (block_vectors == 2)
@@ -302,22 +314,30 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 // away, so the tiles of the phase (y mod dh, x mod dw) are those of an
 // undilated convolution: one code path for every dilation.
 //
-// Each band of tile rows is copied once as the input's 2dh x 2dw polyphase
-// planes (plane (ry, rx), row r, column c holds padded input (2dh r + ry,
-// 2dw c + rx)): in them the 16 inputs of tile (my, mx) of every phase sit in
-// four planes at (my, mx), (my, mx + 1), (my + 1, mx) and (my + 1, mx + 1),
-// so the input transform runs vectorised along mx on contiguous loads. Tiles
-// then go in chunks of 48 or 96: transform into V[16][Cin][tiles],
-// multiply by the shared register block (the GEMM's K is Cin; its B rows are
-// V's), transform M[16][Cout][tiles] back into the output's polyphase planes,
-// and finally interleave those into y. The transforms add up to 4 terms each
-// way, but each GEMM sums only Cin products: the float32 error measured below
-// the direct kernel's on the benchmark cases (tests/test_conv2d.py holds it
-// to half the op's tolerance).
+// Undilated, the input transform reads x itself: tile mx's inputs are
+// columns 2 mx - pad + j, so an unzip of two vector loads gives inputs j = 0
+// and 1 of a vector of tiles, two more loads j = 2 and 3, and masked loads
+// make the padding (it replaced a polyphase copy of each band: 3 % faster on
+// ResNet and ResNeXt). Dilated, each band of tile rows is copied once as the
+// input's 2dh x 2dw polyphase planes (plane (ry, rx), row r, column c holds
+// padded input (2dh r + ry, 2dw c + rx)): in them the 16 inputs of tile
+// (my, mx) of every phase sit in four planes at (my, mx), (my, mx + 1),
+// (my + 1, mx) and (my + 1, mx + 1), contiguous along mx. Tiles then go in
+// chunks of 48 or 96: transform into V[Cin][16][tiles], multiply by the
+// shared register block (the GEMM's K is Cin; its B rows are V's), transform
+// M[Cout][16][tiles] into y (undilated, zipped; streamed through a band
+// buffer for large outputs) or the output's polyphase planes, interleaved
+// into y at the band's end. The transforms add up to 4 terms each way, but
+// each GEMM sums only Cin products: the float32 error measured below the
+// direct kernel's on the benchmark cases (tests/test_conv2d.py holds it to
+// half the op's tolerance).
 
 // Tiles per chunk: a multiple of 3 vectors (the register block's run) of
-// either type, 96 where V and M of a chunk fit 3/4 of a core's L2 (ResNet's
-// 64 -> 64 channels: 5 % faster than 48), 48 otherwise.
+// either type, 96 where V and M of a chunk and the group's U fit 3/4 of a
+// core's L2, 48 otherwise (ResNet's 64 -> 64 channels: 3-5 % faster than 96
+// in the headline's interleaved rounds). A compile-time constant, so the 16
+// values of a tile sit at constant offsets in V and M: the transforms
+// address them as displacements from one pointer.
 constexpr int64_t kWinogradChunkBytes = 768 << 10;
 
 // The 3 x 3 filter's transform G g G^T into u (4 x 4).
@@ -334,6 +354,44 @@ void winograd_filter(const T* g, T u[4][4]) {
   }
 }
 
+// Input transform B^T d B of a vector of tiles (`lanes` of them) into
+// out[xi * kChunk], xi = 4 i + j; input_row(i, d) loads inputs (i, 0..3).
+template <typename T, int64_t kChunk, typename InputRow>
+inline void winograd_input(InputRow input_row, int64_t lanes, T* out) {
+  Simd<T> r[4][4];  // d B, row by row, in registers
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    Simd<T> d[4];
+    input_row(i, d);
+    r[i][0] = d[0] - d[2], r[i][1] = d[1] + d[2], r[i][2] = d[2] - d[1], r[i][3] = d[1] - d[3];
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {  // then B^T down the columns
+    store_partial(out + j * kChunk, r[0][j] - r[2][j], lanes);
+    store_partial(out + (4 + j) * kChunk, r[1][j] + r[2][j], lanes);
+    store_partial(out + (8 + j) * kChunk, r[2][j] - r[1][j], lanes);
+    store_partial(out + (12 + j) * kChunk, r[1][j] - r[3][j], lanes);
+  }
+}
+
+// Output transform A^T M A + b of a vector of tiles, M[xi] at m[xi * kChunk]:
+// out[e][f] is output (e, f) of each tile's 2 x 2 block. Loads whole vectors:
+// the caller's M rows are padded past a short run.
+template <typename T, int64_t kChunk>
+inline void winograd_output(const T* m, T b, Simd<T> out[2][2]) {
+  Simd<T> r[2][4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const Simd<T> m0 = load(m + j * kChunk), m1 = load(m + (4 + j) * kChunk);
+    const Simd<T> m2 = load(m + (8 + j) * kChunk), m3 = load(m + (12 + j) * kChunk);
+    r[0][j] = m0 + m1 + m2, r[1][j] = m1 - m2 - m3;
+  }
+  for (int e = 0; e < 2; ++e) {
+    out[e][0] = r[e][0] + r[e][1] + r[e][2] + b;
+    out[e][1] = r[e][1] - r[e][2] - r[e][3] + b;
+  }
+}
+
 // Winograd's 2 x 2 tiles per phase, down and across: each phase (y mod dh,
 // x mod dw) covers outputs 2 d apart, so ceil(out / 2 d) tiles each way.
 struct WinogradTiles {
@@ -343,7 +401,7 @@ struct WinogradTiles {
         x((g.out_w + 2 * g.dilation_w - 1) / (2 * g.dilation_w)) {}
 };
 
-template <typename T>
+template <typename T, int64_t kChunk>
 void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
                      const T* weight, const T* bias, T* y) {
   const int64_t cin = g.channels / groups, cout = cout_per_group;
@@ -352,9 +410,12 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
   const int64_t tiles_y = per_phase.y, tiles_x = per_phase.x;
   const int64_t copy_row = tiles_x + 1, image_size = g.channels * g.height * g.width;
 
-  // Bands of tile rows whose copy (and, dilated, output planes) fit the scratch budget.
+  // Bands of tile rows whose input (copied, dilated), output planes (dilated) and
+  // band buffer (streamed) fit the scratch budget.
   const bool dilated = dh > 1 || dw > 1;
-  const int64_t row_bytes = (cin * copy_row + (dilated ? cout * tiles_x : 0)) * py * px * int64_t(sizeof(T));
+  const bool stream_output = n * groups * cout * g.out_h * g.out_w * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  const int64_t row_bytes = ((cin * copy_row + (dilated ? cout * tiles_x : 0)) * px +
+                             (stream_output ? cout * g.out_w : 0)) * py * int64_t(sizeof(T));
   const Tiling tiling = tile(n, groups, tiles_y, std::max<int64_t>(1, kScratchBudgetBytes / row_bytes - 1), 1);
   const int64_t band_tiles = tiling.band_rows * tiles_x;
   const int64_t copy_plane = (tiling.band_rows + 1) * copy_row, out_plane = band_tiles;
@@ -377,86 +438,100 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           packed[(group * 16 + xi) * cout * cin + co0 * cin + ci * mr + m] = f[xi / 4][xi % 4];
       }
   }
+  // V[ci][xi] and M[co][xi], rows of a chunk's tiles. A channel's 16 rows
+  // are padded by one cache line: at a multiple of 4 KiB the GEMM's rows
+  // of V would all fall in one L1 set, and M's past-the-run loads stay in m.
+  const int64_t v_stride = 16 * kChunk + 64 / sizeof(T), m_stride = v_stride;
   int64_t* row_offset = thread_scratch<int64_t, 0>(cin);  // V's row ci within one xi
-  const int64_t chunk = 16 * (cin + cout) * 96 * int64_t(sizeof(T)) <= kWinogradChunkBytes ? 96 : 48;
-  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * chunk;
-  // V[xi] and M[xi] one cache line more than their size apart: at a multiple
-  // of 4 KiB the 16 values of a tile would share one L1 set (and alias in the
-  // store buffer), which measured the transforms ~3x slower.
-  const int64_t v_stride = cin * chunk + 64 / sizeof(T), m_stride = cout * chunk + 64 / sizeof(T);
+  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * v_stride;
 
-  // Output transform A^T M A (+ bias) of a vector of tiles from mc = M[0][co]
-  // + tile. M's rows end a cache line before the next xi's, so whole-vector
-  // loads past a short run stay inside m.
-  const auto transform = [m_stride](const T* mc, T b, Simd<T> out[2][2]) {
-    Simd<T> r[2][4];
-#pragma GCC unroll 4
-    for (int b4 = 0; b4 < 4; ++b4) {
-      const Simd<T> m0 = load(mc + b4 * m_stride), m1 = load(mc + (4 + b4) * m_stride);
-      const Simd<T> m2 = load(mc + (8 + b4) * m_stride), m3 = load(mc + (12 + b4) * m_stride);
-      r[0][b4] = m0 + m1 + m2, r[1][b4] = m1 - m2 - m3;
-    }
-    for (int e = 0; e < 2; ++e) {
-      out[e][0] = r[e][0] + r[e][1] + r[e][2] + b;
-      out[e][1] = r[e][1] - r[e][2] - r[e][3] + b;
-    }
-  };
-
+  const std::vector<T> zeros(g.width, T(0));  // an input row in the padding (undilated)
+  const T* zero_row = zeros.data();
   ParallelErrors errors;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
     const int64_t image = tiling.image(t, groups), group = tiling.group(t, groups);
     const int64_t my0 = tiling.first_row(t), rows = std::min(tiles_y, my0 + tiling.band_rows) - my0;
     const int64_t plane = (rows + 1) * copy_row;  // this band's copy planes
-    T* copy = thread_scratch<T, 0>(cin * py * px * copy_plane);
-    T* v = thread_scratch<T, 7>(16 * v_stride);
-    T* m = thread_scratch<T, 8>(16 * m_stride);
+    T* copy = dilated ? thread_scratch<T, 0>(cin * py * px * copy_plane) : nullptr;
+    T* v = thread_scratch<T, 7>(cin * v_stride);
+    T* m = thread_scratch<T, 8>(cout * m_stride);
     T* planes = dilated ? thread_scratch<T, 9>(cout * py * px * out_plane) : nullptr;
-    polyphase_copy(x + image * image_size, g, group * cin, cin, py, px, my0, rows + 1, copy_row, copy);
+    // Streamed outputs are first assembled as whole rows of the band (each
+    // channel's a contiguous run of y) and then streamed out per channel,
+    // since streaming stores want whole 64-byte lines.
+    const int64_t y0 = my0 * py, y1 = std::min(g.out_h, (my0 + rows) * py), run = (y1 - y0) * g.out_w;
+    T* y_group = y + (image * groups + group) * cout * g.out_h * g.out_w;
+    T* band = stream_output ? thread_scratch<T, 11>(cout * tiling.band_rows * py * g.out_w) : nullptr;
+    const auto out_row = [&](int64_t co, int64_t yy) {  // where channel co's output row yy goes
+      return stream_output ? band + co * run + (yy - y0) * g.out_w : y_group + (co * g.out_h + yy) * g.out_w;
+    };
+    if (dilated) polyphase_copy(x + image * image_size, g, group * cin, cin, py, px, my0, rows + 1, copy_row, copy);
+    const T* x_group = x + image * image_size + group * cin * g.height * g.width;
     const T* group_u = packed + group * 16 * cout * cin;
     const int64_t tiles = rows * tiles_x;
 
-    // The next tile's input rows, prefetched a share per chunk (see TileInput).
-    const TileInput<T> next = next_tile_input(x, g, tiling, t, groups, cin, py, (tiling.band_rows + 1) * py);
-    const int64_t next_lines = next.channels * next.lines_per_channel, all_tiles = dh * dw * tiles;
-    const int64_t lines_per_chunk = (next_lines * chunk + all_tiles - 1) / all_tiles;
+    // The next tile's input rows, prefetched a share per chunk (see TilePrefetch).
+    TilePrefetch<T> next = next_tile_input(x, g, tiling, t, groups, cin, py, (tiling.band_rows + 1) * py);
+    const int64_t all_tiles = dh * dw * tiles;
+    const int64_t lines_per_chunk = (next.lines() * kChunk + all_tiles - 1) / all_tiles;
 
     // Chunks run through the tiles of every phase in turn (tile u is tile
     // u % tiles of phase u / tiles), so only a band's last chunk is short.
-    for (int64_t u0 = 0, line = 0; u0 < all_tiles; u0 += chunk) {
-      const int64_t count = std::min(chunk, all_tiles - u0);
-      for (const int64_t stop = std::min(next_lines, line + lines_per_chunk); line < stop; ++line) next.prefetch(line);
+    for (int64_t u0 = 0; u0 < all_tiles; u0 += kChunk) {
+      const int64_t count = std::min(kChunk, all_tiles - u0);
+      next.prefetch(lines_per_chunk);
       // Input transform, a run of tiles along one tile row of one phase at a time, every channel.
       for (int64_t done = 0, seg; done < count; done += seg) {
         const int64_t phase = (u0 + done) / tiles, in_phase = (u0 + done) % tiles;
         const int64_t sy = phase / dw, sx = phase % dw, my = in_phase / tiles_x, mx0 = in_phase % tiles_x;
         seg = std::min(tiles_x - mx0, count - done);
-        // Input (i, j) of the run's first tile in channel ci: ci * channel + row[i] + col[j].
-        int64_t row[4], col[4];
-        for (int i = 0; i < 4; ++i) row[i] = (sy + i % 2 * dh) * px * plane + (my + i / 2) * copy_row;
-        for (int j = 0; j < 4; ++j) col[j] = (sx + j % 2 * dw) * plane + mx0 + j / 2;
+        if (!dilated) {
+          // Straight from x: tile mx's inputs (i, j) are columns 2 mx - pad_w + j
+          // of row 2 my - pad_h + i, so an unzip of two loads gives inputs
+          // (i, 0) and (i, 1) of a vector of tiles, two more loads (i, 2) and
+          // (i, 3). Masked loads make the padding; rows in it read a zero row.
+          const T* rows[4];  // channel 0's, and channel ci's at rows[i] + ci * step[i]
+          int64_t step[4];
+          for (int i = 0; i < 4; ++i) {
+            const int64_t iy = 2 * (my0 + my) + i - g.pad_h;
+            const bool inside = iy >= 0 && iy < g.height;
+            rows[i] = inside ? x_group + iy * g.width : zero_row, step[i] = inside ? g.height * g.width : 0;
+          }
+          for (int64_t s = 0; s < seg; s += kLanes<T>) {
+            const int64_t pos = 2 * (mx0 + s) - g.pad_w, lanes = std::min(kLanes<T>, seg - s);
+            const int64_t at[4] = {pos, pos + kLanes<T>, pos + 2, pos + 2 + kLanes<T>};
+            uint32_t mask[4];
+            for (int k = 0; k < 4; ++k) mask[k] = lanes_inside<T>(at[k], g.width);
+            for (int64_t ci = 0; ci < cin; ++ci) {
+              winograd_input<T, kChunk>(
+                  [&](int i, Simd<T> d[4]) {
+                    const T* row = rows[i] + ci * step[i];
+                    unzip<T>(load_lanes(row, at[0], mask[0]), load_lanes(row, at[1], mask[1]), d[0], d[1]);
+                    unzip<T>(load_lanes(row, at[2], mask[2]), load_lanes(row, at[3], mask[3]), d[2], d[3]);
+                  },
+                  lanes, v + ci * v_stride + done + s);
+            }
+          }
+          continue;
+        }
+        // Dilated, from the copy: input (i, j) of the run's tiles sits in plane
+        // (sy + (i % 2) dh, sx + (j % 2) dw) at row my + i / 2, column mx0 + j / 2.
+        int64_t offset[2][2];
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) offset[a][b] = ((sy + a * dh) * px + sx + b * dw) * plane + my * copy_row + mx0;
         for (int64_t ci = 0; ci < cin; ++ci) {
           const T* channel = copy + ci * py * px * plane;
-          T* out = v + ci * chunk + done;
           for (int64_t s = 0; s < seg; s += kLanes<T>) {
             const int64_t lanes = std::min(kLanes<T>, seg - s);
-            // B^T d B as d B per row (in registers), then B^T down the columns.
-            Simd<T> r[4][4];
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; ++i) {
-              const T* in = channel + row[i] + s;
-              const Simd<T> d0 = load_partial(in + col[0], lanes), d1 = load_partial(in + col[1], lanes);
-              const Simd<T> d2 = load_partial(in + col[2], lanes), d3 = load_partial(in + col[3], lanes);
-              r[i][0] = d0 - d2, r[i][1] = d1 + d2, r[i][2] = d2 - d1, r[i][3] = d1 - d3;
-            }
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; ++j) {
-              T* o = out + j * v_stride + s;
-              store_partial(o, r[0][j] - r[2][j], lanes);
-              store_partial(o + 4 * v_stride, r[1][j] + r[2][j], lanes);
-              store_partial(o + 8 * v_stride, r[2][j] - r[1][j], lanes);
-              store_partial(o + 12 * v_stride, r[1][j] - r[3][j], lanes);
-            }
+            winograd_input<T, kChunk>(
+                [&](int i, Simd<T> d[4]) {
+                  const T* even = channel + offset[i % 2][0] + i / 2 * copy_row + s;
+                  const T* odd = channel + offset[i % 2][1] + i / 2 * copy_row + s;
+                  d[0] = load_partial(even, lanes), d[1] = load_partial(odd, lanes);
+                  d[2] = load_partial(even + 1, lanes), d[3] = load_partial(odd + 1, lanes);
+                },
+                lanes, v + ci * v_stride + done + s);
           }
         }
       }
@@ -470,17 +545,17 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           for (int64_t co = 0, mr; co < cout; co += mr) {
             mr = block_channels(cout - co);
             const T* a = group_u + xi * cout * cin + co * cin;
-            const T* b = v + xi * v_stride + q * kLanes<T>;
-            T* c = m + xi * m_stride + co * chunk + q * kLanes<T>;
+            const T* b = v + xi * kChunk + q * kLanes<T>;
+            T* c = m + co * m_stride + xi * kChunk + q * kLanes<T>;
             if (nv == 3)
-              run_block<T, 3>(mr, b, row_offset, cin, a, c, chunk);
+              run_block<T, 3>(mr, b, row_offset, cin, a, c, m_stride);
             else if (nv == 2)
-              run_block<T, 2>(mr, b, row_offset, cin, a, c, chunk);
+              run_block<T, 2>(mr, b, row_offset, cin, a, c, m_stride);
             else
-              run_block<T, 1>(mr, b, row_offset, cin, a, c, chunk);
+              run_block<T, 1>(mr, b, row_offset, cin, a, c, m_stride);
           }
         }
-      // Output transform (see transform), into y or the output planes.
+      // Output transform, into y or the output planes.
       if (!dilated) {
         // Undilated: tile (my, mx) is y's 2 x 2 block at (2 my, 2 mx), so each
         // run along a tile row goes straight to two rows of y, zipped.
@@ -489,10 +564,10 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           seg = std::min(tiles_x - mx0, count - done);
           for (int64_t co = 0; co < cout; ++co) {
             const T b = bias ? bias[group * cout + co] : T(0);
-            T* yc = y + (((image * groups + group) * cout + co) * g.out_h + 2 * my) * g.out_w + 2 * mx0;
+            T* yc = out_row(co, 2 * my) + 2 * mx0;
             for (int64_t s = 0; s < seg; s += kLanes<T>) {
               Simd<T> out[2][2], lo, hi;
-              transform(m + co * chunk + done + s, b, out);
+              winograd_output<T, kChunk>(m + co * m_stride + done + s, b, out);
               const int64_t valid = std::min(2 * std::min(kLanes<T>, seg - s), g.out_w - 2 * (mx0 + s));
               for (int e = 0; e < 2 && 2 * my + e < g.out_h; ++e) {
                 zip<T>(out[e][0], out[e][1], lo, hi);
@@ -517,7 +592,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
                 at[e][f] = planes + ((co * py + sy + e * dh) * px + sx + f * dw) * out_plane + in_phase;
             for (int64_t s = 0; s < seg; s += kLanes<T>) {
               Simd<T> out[2][2];
-              transform(m + co * chunk + done + s, b, out);
+              winograd_output<T, kChunk>(m + co * m_stride + done + s, b, out);
               const int64_t lanes = std::min(kLanes<T>, seg - s);
               for (int e = 0; e < 2; ++e)
                 for (int f = 0; f < 2; ++f) store_partial(at[e][f] + s, out[e][f], lanes);
@@ -527,22 +602,34 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
       }
     }
 
-    // Dilated: polyphase planes -> rows of y.
+    // Dilated: polyphase planes -> rows of the output.
     if (dilated) {
-      const int64_t y0 = my0 * py, y1 = std::min(g.out_h, (my0 + rows) * py);
       const int64_t whole = g.out_w / px;  // tiles whose px outputs all lie in the row
-      for (int64_t co = 0; co < cout; ++co) {
-        T* dst = y + ((image * groups + group) * cout + co) * g.out_h * g.out_w;
+      for (int64_t co = 0; co < cout; ++co)
         for (int64_t yy = y0; yy < y1; ++yy) {
           const T* src = planes + (co * py + yy % py) * px * out_plane + (yy / py - my0) * tiles_x;
-          T* row = dst + yy * g.out_w;
+          T* row = out_row(co, yy);
           merge_phases(src, out_plane, px, whole, row);
           for (int64_t xx = whole * px; xx < g.out_w; ++xx) row[xx] = src[xx % px * out_plane + xx / px];
         }
-      }
+    }
+    if (stream_output) {
+      for (int64_t co = 0; co < cout; ++co)
+        stream_copy(y_group + co * g.out_h * g.out_w + y0 * g.out_w, band + co * run, run);
+      stream_fence();  // streaming stores are weakly ordered: publish before the barrier
     }
   });
   errors.rethrow();
+}
+
+template <typename T>
+void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t groups, int64_t cout_per_group,
+                     const T* weight, const T* bias, T* y) {
+  const int64_t cin = g.channels / groups, cout = cout_per_group;
+  if (16 * ((cin + cout) * 96 + cin * cout) * int64_t(sizeof(T)) <= kWinogradChunkBytes)
+    conv2d_winograd<T, 96>(x, n, g, groups, cout_per_group, weight, bias, y);
+  else
+    conv2d_winograd<T, 48>(x, n, g, groups, cout_per_group, weight, bias, y);
 }
 
 }  // namespace

@@ -121,6 +121,30 @@ inline void store_partial(T* p, Simd<T> v, int64_t lanes) {
 #endif
 }
 
+// The lanes of a vector load at src[pos] that lie in [0, width), bit i for
+// src[pos + i]; and that load, zero in the other lanes, reading nothing
+// outside them (pos may be negative: a row's left padding).
+template <typename T>
+inline uint32_t lanes_inside(int64_t pos, int64_t width) {
+  const int64_t lo = std::clamp<int64_t>(-pos, 0, kLanes<T>), hi = std::clamp<int64_t>(width - pos, 0, kLanes<T>);
+  return hi > lo ? ((uint32_t(1) << hi) - 1) & ~((uint32_t(1) << lo) - 1) : 0;
+}
+template <typename T>
+inline Simd<T> load_lanes(const T* src, int64_t pos, uint32_t mask) {
+#if defined(__AVX512F__)
+  const void* at = reinterpret_cast<const char*>(src) + pos * int64_t(sizeof(T));
+  if constexpr (sizeof(T) == 4)
+    return reinterpret_cast<Simd<T>>(_mm512_maskz_loadu_ps(__mmask16(mask), at));
+  else
+    return reinterpret_cast<Simd<T>>(_mm512_maskz_loadu_pd(__mmask8(mask), at));
+#else
+  Simd<T> v = {};
+  for (int64_t i = 0; i < kLanes<T>; ++i)
+    if (mask >> i & 1) v[i] = src[pos + i];
+  return v;
+#endif
+}
+
 // zip: the lanes of a and b alternately, (a0 b0 a1 b1 ...) in lo and the
 // upper halves' in hi; unzip, its inverse: the even lanes of (a, b) and the odd.
 template <typename T>
