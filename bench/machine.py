@@ -18,8 +18,9 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 
 
 def preset_thread_env(threads: int) -> None:
-    """Set the thread variables that libraries read only when first imported;
-    call before importing numba/torch/numpy's BLAS."""
+    """Set the thread variables that libraries read only when first imported,
+    and pin the allocator (pin_allocator); call before importing
+    numba/torch/numpy's BLAS."""
     for name in _THREAD_ENV:
         os.environ[name] = str(threads)
     # Torch, Numba and the extension each load an OpenMP runtime with its own
@@ -33,6 +34,37 @@ def preset_thread_env(threads: int) -> None:
     # call: measured here, ext's and torch's conv2d ran 2x slower right after a
     # NumPy GEMM until it stopped. 2^4 cycles is OpenBLAS's shortest wait.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    pin_allocator()
+
+
+# glibc's malloc gives each block of 128 KiB or more its own mmap, and once
+# such a block is freed it raises that threshold to the block's size (up to
+# 32 MiB) and trims the heap's top past twice it. So whether a call's large
+# temporaries and output came from memory already touched, or were mapped and
+# page-faulted in afresh (first touch runs at ~3.5 GB/s here), depended on
+# what had run before it in the process: torch's ResNeXt conv2d measured 9 ms
+# in one headline run and 28 ms in the next, with the same build. Both
+# thresholds are pinned for every implementation alike -- the state a
+# process that repeats its calls settles in -- and recorded with the run; a
+# user's MALLOC_* setting wins. Blocks over 32 MiB still get their own mmap.
+_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+_MALLOPT = {"MALLOC_MMAP_THRESHOLD_": -3, "MALLOC_TRIM_THRESHOLD_": -1}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+
+
+def pin_allocator() -> None:
+    """Pin glibc's mmap and trim thresholds in this process (read from the
+    environment only at start-up, so set through mallopt) and in the
+    processes it starts (through the environment)."""
+    import ctypes
+
+    for name, value in _ALLOCATOR_ENV.items():
+        if name in os.environ:
+            continue  # the user's, already read by this process's malloc at start-up
+        os.environ[name] = value
+        try:
+            ctypes.CDLL(None).mallopt(_MALLOPT[name], int(value))
+        except (OSError, AttributeError):  # not glibc: nothing to pin
+            pass
 
 
 def configure_threads(threads: int) -> dict:
@@ -66,7 +98,10 @@ def thread_settings() -> dict:
         "numba": numba.get_num_threads(),
         "numba_layer": numba.threading_layer() if _numba_layer_known() else "not yet chosen",
         "native_pools": pools,
-        "env": {name: os.environ.get(name) for name in (*_THREAD_ENV, "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")},
+        "env": {
+            name: os.environ.get(name)
+            for name in (*_THREAD_ENV, "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", *_ALLOCATOR_ENV)
+        },
     }
 
 

@@ -550,6 +550,15 @@ def _html_table(headers: list[str], rows: list[list[str]], classes: list[list[st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _allocator_text(env: dict) -> str:
+    """glibc's thresholds as the run pinned them (bench.machine.pin_allocator); older runs had none."""
+    mmap, trim = env.get("MALLOC_MMAP_THRESHOLD_"), env.get("MALLOC_TRIM_THRESHOLD_")
+    if not (mmap or trim):
+        return ""
+    mib = lambda value: f"{int(value) / 2**20:g} MiB" if value and value.isdigit() else (value or "default")
+    return f"; malloc mmap threshold {mib(mmap)}, trim threshold {mib(trim)}"
+
+
 def _runs_html(runs: list[dict]) -> str:
     from bench import gpu_report
 
@@ -570,7 +579,8 @@ def _runs_html(runs: list[dict]) -> str:
                 f"{(m.get('memory_bytes') or 0) / 2**30:.1f} GiB",
                 m.get("os", ""),
                 (run.get("git_commit") or "")[:12],
-                f"torch {t.get('torch')}, numba {t.get('numba')}, BLAS/OpenMP {t.get('native_pools')}",
+                f"torch {t.get('torch')}, numba {t.get('numba')}, BLAS/OpenMP {t.get('native_pools')}"
+                + _allocator_text(t.get("env") or {}),
                 ", ".join(f"{k} {val}" for k, val in v.items() if val),
             ]
         )

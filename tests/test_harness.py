@@ -4,6 +4,8 @@ the CLI and the report, on small real runs."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -87,6 +89,39 @@ def test_call_with_budget_interrupts_python_code():
     assert time.monotonic() - start < 2
 
 
+_MALLOC_PROBE = """
+import ctypes, sys
+fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in fields]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+if sys.argv[1] == "pinned":
+    from bench import machine
+    machine.pin_allocator()
+before = libc.mallinfo2().hblks
+block = libc.malloc(4 << 20)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds pinned are glibc's")
+def test_pinned_allocator_serves_large_blocks_from_the_heap():
+    """By default glibc maps a fresh 4 MB block of its own (page-faulted in on
+    every call that allocates one); with the harness's thresholds the heap
+    serves it, whatever ran before."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+    def mapped_blocks(mode: str) -> int:
+        result = subprocess.run([sys.executable, "-c", _MALLOC_PROBE, mode], env=env, cwd=ROOT, text=True,
+                                capture_output=True, check=True)
+        return int(result.stdout)
+
+    assert mapped_blocks("default") == 1
+    assert mapped_blocks("pinned") == 0
+
+
 def test_store_round_trip(tmp_path):
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(
@@ -149,9 +184,9 @@ def test_store_refuses_a_newer_schema(tmp_path):
         Store(path)
 
 
-def _run(tmp_path, config) -> tuple[Store, str, list[dict]]:
+def _run(tmp_path, config, threads: dict | None = None) -> tuple[Store, str, list[dict]]:
     store = Store(tmp_path / "r.sqlite")
-    run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
+    run_id = store.start_run(machine={}, versions={}, threads=threads or {}, settings={}, git_commit=None)
     rows = Runner(store, run_id, config).run()
     store.finish_run(run_id)
     return store, run_id, rows
@@ -200,7 +235,8 @@ def test_unavailable_implementations_are_recorded_with_their_reason(tmp_path):
 
 def test_report_is_written_from_a_real_run(tmp_path):
     config = RunConfig(ops=["box_iou", "nms"], backends=["numpy", "numba", "torch"], quick=True, min_time=0.01)
-    store, run_id, _ = _run(tmp_path, config)
+    threads = {"torch": 2, "env": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
+    store, run_id, _ = _run(tmp_path, config, threads)
     store.set_peaks(run_id, {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0})
     store.close()
     out = tmp_path / "reports"
@@ -208,6 +244,7 @@ def test_report_is_written_from_a_real_run(tmp_path):
     assert (out / "index.html") in written
     index = (out / "index.html").read_text()
     assert "box_iou.html" in index and "nms.html" in index and run_id in index
+    assert "malloc mmap threshold 32 MiB, trim threshold 1024 MiB" in index  # the run's allocator settings
     page = (out / "nms.html").read_text()
     assert "plots/nms-float32.png" in page and "detector-1000" in page
     assert (out / "plots" / "nms-float32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -257,8 +257,8 @@ def test_worker_applies_the_runners_thread_settings(tmp_path):
         @impls.register("box_iou", backend="numpy", name="checks_threads")
         def checks_threads(boxes1, boxes2):
             seen = (torch.get_num_threads(), numba.get_num_threads(), os.environ.get("OMP_NUM_THREADS"),
-                    os.environ.get("OMP_WAIT_POLICY"))
-            if seen != (1, 1, "1", "PASSIVE"):
+                    os.environ.get("OMP_WAIT_POLICY"), os.environ.get("MALLOC_MMAP_THRESHOLD_"))
+            if seen != (1, 1, "1", "PASSIVE", str(32 << 20)):
                 raise RuntimeError(f"thread settings in the worker: {seen}")
             if os.getpid() == int(os.environ["PLUGIN_FIRST_LOADED_IN"]):
                 raise RuntimeError("ran in the runner's process")
