@@ -570,6 +570,11 @@ def _peaks(args, threads) -> int:
             f"memory bandwidth       {peaks['bandwidth_gbps']:.1f} GB/s (copy {peaks['stream_copy_gbps']:.1f}, "
             f"triad {peaks['stream_triad_gbps']:.1f})"
         )
+        if "cache_bandwidth_gbps" in peaks:
+            print(
+                f"cache bandwidth        {peaks['cache_bandwidth_gbps']:.1f} GB/s "
+                f"(in the {peaks['llc_bytes'] / 2**20:g} MiB last-level cache)"
+            )
         print(f"harness overhead       {peaks['harness_overhead_s'] * 1e9:.0f} ns per timed call (empty function)")
         if "gpu" in peaks:
             gpu = peaks["gpu"]

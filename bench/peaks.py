@@ -1,7 +1,10 @@
 """The machine's practical limits, measured with the run's thread settings:
 dense float32 GEMM GFLOP/s, memory bandwidth GB/s (STREAM-like copy and
-triad on arrays far larger than the last-level cache), and the harness's own
-overhead per timed call.  Reports divide every measurement by these.
+triad on arrays far larger than the last-level cache), the same on arrays
+that fit the last-level cache, and the harness's own overhead per timed
+call.  Reports divide every measurement by these: an op whose data fits half
+the last-level cache stays there between calls, so its roof is the cache's
+bandwidth, not DRAM's (LSTM B1's 2 MB of weights read "128 %" of DRAM's).
 On a machine with a CUDA device, the device's float32 GEMM rate (TF32 off)
 and device-memory copy bandwidth are measured as well, stored under "gpu",
 and CUDA measurements are divided by those.
@@ -10,6 +13,7 @@ and CUDA measurements are divided by those.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from bench import timer
 
@@ -51,17 +55,32 @@ def gemm_gflops(min_time: float = 0.5) -> dict:
     return {"best": max(rates.values()), **rates}
 
 
-def stream_gbps(min_time: float = 0.5) -> dict:
+def stream_gbps(min_time: float = 0.5, array_bytes: int = STREAM_BYTES) -> dict:
     """Copy (read a, write b: 2 arrays moved) and triad (a = b + s*c: 3
     arrays moved), through torch so the run's thread count applies.  Arrays
     are written once before timing, so page faults are not counted."""
     import torch
 
-    n = STREAM_BYTES // 4
+    n = array_bytes // 4
     a, b, c = (torch.ones(n) for _ in range(3))
     copy = timer.measure(lambda: b.copy_(a), min_time=min_time, min_rounds=3)
     triad = timer.measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_time=min_time, min_rounds=3)
-    return {"copy": 2 * STREAM_BYTES / copy.min / 1e9, "triad": 3 * STREAM_BYTES / triad.min / 1e9}
+    return {"copy": 2 * array_bytes / copy.min / 1e9, "triad": 3 * array_bytes / triad.min / 1e9}
+
+
+def last_level_cache_bytes() -> int | None:
+    """The size of CPU 0's highest-level cache (Linux sysfs), or None."""
+    sizes = {}
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            level = int((index / "level").read_text())
+            size = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+        if size.rstrip("KMG").isdigit():
+            sizes[level] = int(size.rstrip("KMG")) * scale
+    return sizes[max(sizes)] if sizes else None
 
 
 def harness_overhead_s() -> float:
@@ -85,6 +104,10 @@ def measure_peaks(min_time: float = 0.5) -> dict:
     started = time.monotonic()
     stream = stream_gbps(min_time)
     gemm = gemm_gflops(min_time)
+    llc = last_level_cache_bytes()
+    # Three arrays of an eighth of the cache each: resident in it, and on this
+    # machine (32 MiB L3, 1 MiB L2 per core) far larger than the L2s.
+    cache = stream_gbps(min_time / 2, llc // 8) if llc else None
     peaks = {
         "gemm_gflops": gemm["best"],
         "gemm_engines_gflops": {k: v for k, v in gemm.items() if k != "best"},
@@ -93,6 +116,8 @@ def measure_peaks(min_time: float = 0.5) -> dict:
         "stream_triad_gbps": stream["triad"],
         "harness_overhead_s": harness_overhead_s(),
     }
+    if cache:
+        peaks.update(llc_bytes=llc, cache_bandwidth_gbps=max(cache.values()))
     peaks["measured_in_s"] = time.monotonic() - started
     return peaks
 
@@ -100,16 +125,21 @@ def measure_peaks(min_time: float = 0.5) -> dict:
 def fraction_of_peak(flops, nbytes, seconds, peaks, flops_are_work: bool = True):
     """Achieved rate over the roofline's attainable rate at this arithmetic
     intensity: min(GEMM peak, intensity x bandwidth).  Returns (fraction,
-    "compute" or "memory") or (None, None) without a cost model or peaks.
-    Where the FLOP count is only a yardstick, bandwidth alone is the limit."""
+    "compute", "memory" or "cache") or (None, None) without a cost model or
+    peaks.  The bandwidth is the last-level cache's where the bytes fit half
+    of it (they stay there between calls; peaks measured before this had no
+    cache figure and use DRAM's).  Where the FLOP count is only a yardstick,
+    bandwidth alone is the limit."""
     if not peaks or not seconds or not nbytes:
         return None, None
+    in_cache = bool(peaks.get("cache_bandwidth_gbps")) and nbytes <= (peaks.get("llc_bytes") or 0) / 2
+    bandwidth, memory = (peaks["cache_bandwidth_gbps"], "cache") if in_cache else (peaks["bandwidth_gbps"], "memory")
     if not flops_are_work or not flops:
-        return (nbytes / seconds) / (peaks["bandwidth_gbps"] * 1e9), "memory"
+        return (nbytes / seconds) / (bandwidth * 1e9), memory
     intensity = flops / nbytes
     peak_flops = peaks["gemm_gflops"] * 1e9
-    memory_flops = intensity * peaks["bandwidth_gbps"] * 1e9
-    bound = "compute" if peak_flops <= memory_flops else "memory"
+    memory_flops = intensity * bandwidth * 1e9
+    bound = "compute" if peak_flops <= memory_flops else memory
     return (flops / seconds) / min(peak_flops, memory_flops), bound
 
 

@@ -362,7 +362,9 @@ def save_figure(fig, out_dir: Path, name: str) -> str:
 
 def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict]) -> list[str]:
     """GFLOP/s against arithmetic intensity (FLOPs per byte), under the roof
-    min(GEMM peak, intensity x bandwidth) of each machine measured."""
+    min(GEMM peak, intensity x bandwidth) of each machine measured: DRAM's
+    bandwidth, and dotted the last-level cache's (the roof of cases whose data
+    fits half of it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -386,6 +388,12 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
             xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
             ys = [min(peaks["gemm_gflops"], x * peaks["bandwidth_gbps"]) for x in xs]
             ax.plot(xs, ys, color="0.35", linewidth=1.2, linestyle="--" if device == "cuda" else "-")
+            if peaks.get("cache_bandwidth_gbps"):  # the roof of cases whose data fits half the last-level cache
+                cache = [min(peaks["gemm_gflops"], x * peaks["cache_bandwidth_gbps"]) for x in xs]
+                ax.plot(xs, cache, color="0.6", linewidth=1.0, linestyle=":")
+                ax.annotate(
+                    f"in cache: {peaks['cache_bandwidth_gbps']:.0f} GB/s", (xs[0], cache[0]), fontsize=7, va="bottom"
+                )
             ax.annotate(
                 f"{machine_label(run, device)}: {peaks['gemm_gflops']:.0f} GFLOP/s, {peaks['bandwidth_gbps']:.0f} GB/s",
                 (xs[-1], ys[-1]),

@@ -334,6 +334,11 @@ def test_fraction_of_peak_follows_the_roofline():
     # A FLOP count that is only a yardstick: bandwidth alone.
     assert fraction_of_peak(1e12, 1e9, 0.2, peaks, flops_are_work=False) == (pytest.approx(0.5), "memory")
     assert fraction_of_peak(1e9, 1e6, 0.02, None) == (None, None)
+    # Bytes that fit half the last-level cache stay in it between calls: its bandwidth is their roof.
+    cached = {**peaks, "cache_bandwidth_gbps": 40.0, "llc_bytes": 32 * 2**20}
+    assert fraction_of_peak(1e6, 1e7, 0.001, cached) == (pytest.approx(0.25), "cache")  # 10 GB/s of 40
+    assert fraction_of_peak(1e6, 1e9, 0.2, cached) == (pytest.approx(0.5), "memory")  # 1 GB: DRAM's 10
+    assert fraction_of_peak(1e9, 1e7, 0.02, cached) == (pytest.approx(0.5), "compute")  # intensity 100
 
 
 def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
@@ -341,6 +346,10 @@ def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
     assert result.returncode == 0, result.stderr
     peaks = json.loads(result.stdout)
     assert peaks["gemm_gflops"] > 0 and peaks["bandwidth_gbps"] > 0 and 0 < peaks["harness_overhead_s"] < 1e-3
+    from bench.peaks import last_level_cache_bytes
+
+    if last_level_cache_bytes():  # Linux tells the cache's size: its bandwidth is measured too
+        assert peaks["llc_bytes"] == last_level_cache_bytes() and peaks["cache_bandwidth_gbps"] > 0
     (run,) = Store(tmp_path / "p.sqlite").runs()
     assert run["peaks"]["gemm_gflops"] == peaks["gemm_gflops"]
 
