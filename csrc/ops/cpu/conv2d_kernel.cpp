@@ -323,9 +323,9 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 // padded input (2dh r + ry, 2dw c + rx)): in them the 16 inputs of tile
 // (my, mx) of every phase sit in four planes at (my, mx), (my, mx + 1),
 // (my + 1, mx) and (my + 1, mx + 1), contiguous along mx. Tiles then go in
-// chunks of 48 or 96: transform into V[Cin][16][tiles], multiply by the
-// shared register block (the GEMM's K is Cin; its B rows are V's), transform
-// M[Cout][16][tiles] into y (undilated, zipped; streamed through a band
+// chunks of 48 or 96: transform into V[Cin][16][tiles] (or [16][Cin]),
+// multiply by the shared register block (the GEMM's K is Cin; its B rows are
+// V's), transform M[Cout][16][tiles] into y (undilated, zipped; streamed through a band
 // buffer for large outputs) or the output's polyphase planes, interleaved
 // into y at the band's end. The transforms add up to 4 terms each way, but
 // each GEMM sums only Cin products: the float32 error measured below the
@@ -355,9 +355,9 @@ void winograd_filter(const T* g, T u[4][4]) {
 }
 
 // Input transform B^T d B of a vector of tiles (`lanes` of them) into
-// out[xi * kChunk], xi = 4 i + j; input_row(i, d) loads inputs (i, 0..3).
-template <typename T, int64_t kChunk, typename InputRow>
-inline void winograd_input(InputRow input_row, int64_t lanes, T* out) {
+// out[xi * stride], xi = 4 i + j; input_row(i, d) loads inputs (i, 0..3).
+template <typename T, typename InputRow>
+inline void winograd_input(InputRow input_row, int64_t lanes, T* out, int64_t stride) {
   Simd<T> r[4][4];  // d B, row by row, in registers
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
@@ -367,10 +367,10 @@ inline void winograd_input(InputRow input_row, int64_t lanes, T* out) {
   }
 #pragma GCC unroll 4
   for (int j = 0; j < 4; ++j) {  // then B^T down the columns
-    store_partial(out + j * kChunk, r[0][j] - r[2][j], lanes);
-    store_partial(out + (4 + j) * kChunk, r[1][j] + r[2][j], lanes);
-    store_partial(out + (8 + j) * kChunk, r[2][j] - r[1][j], lanes);
-    store_partial(out + (12 + j) * kChunk, r[1][j] - r[3][j], lanes);
+    store_partial(out + j * stride, r[0][j] - r[2][j], lanes);
+    store_partial(out + (4 + j) * stride, r[1][j] + r[2][j], lanes);
+    store_partial(out + (8 + j) * stride, r[2][j] - r[1][j], lanes);
+    store_partial(out + (12 + j) * stride, r[1][j] - r[3][j], lanes);
   }
 }
 
@@ -438,12 +438,26 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           packed[(group * 16 + xi) * cout * cin + co0 * cin + ci * mr + m] = f[xi / 4][xi % 4];
       }
   }
-  // V[ci][xi] and M[co][xi], rows of a chunk's tiles. A channel's 16 rows
-  // are padded by one cache line: at a multiple of 4 KiB the GEMM's rows
-  // of V would all fall in one L1 set, and M's past-the-run loads stay in m.
-  const int64_t v_stride = 16 * kChunk + 64 / sizeof(T), m_stride = v_stride;
+  // M[co][xi], rows of a chunk's tiles: the output transform takes a
+  // channel's 16 rows at constant offsets. V[ci][xi] likewise for the input
+  // transform, unless one xi's Cin rows (the GEMM's B panel) outgrow half
+  // of L1: then V[xi][ci], so the GEMM streams through contiguous rows (256
+  // channels' rows 3 KiB apart measured ~10 % slower). Each block of rows
+  // padded by a cache line: at a multiple of 4 KiB the 16 values of a tile
+  // would share one L1 set (transforms measured 3x slower), and M's
+  // past-the-run loads stay in m.
+  const int64_t pad = 64 / sizeof(T), m_stride = 16 * kChunk + pad;
+  const bool xi_major = cin * kChunk * int64_t(sizeof(T)) > (16 << 10);
+  const int64_t v_xi = xi_major ? cin * kChunk + pad : kChunk, v_ci = xi_major ? kChunk : 16 * kChunk + pad;
   int64_t* row_offset = thread_scratch<int64_t, 0>(cin);  // V's row ci within one xi
-  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * v_stride;
+  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * v_ci;
+  // The input transform into V: the strides constant where they can be.
+  const auto input_transform = [&](const auto& input_row, int64_t lanes, T* out) {
+    if (xi_major)
+      winograd_input<T>(input_row, lanes, out, v_xi);
+    else
+      winograd_input<T>(input_row, lanes, out, kChunk);
+  };
 
   const std::vector<T> zeros(g.width, T(0));  // an input row in the padding (undilated)
   const T* zero_row = zeros.data();
@@ -454,7 +468,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
     const int64_t my0 = tiling.first_row(t), rows = std::min(tiles_y, my0 + tiling.band_rows) - my0;
     const int64_t plane = (rows + 1) * copy_row;  // this band's copy planes
     T* copy = dilated ? thread_scratch<T, 0>(cin * py * px * copy_plane) : nullptr;
-    T* v = thread_scratch<T, 7>(cin * v_stride);
+    T* v = thread_scratch<T, 7>(16 * cin * kChunk + (xi_major ? 16 : cin) * pad);
     T* m = thread_scratch<T, 8>(cout * m_stride);
     T* planes = dilated ? thread_scratch<T, 9>(cout * py * px * out_plane) : nullptr;
     // Streamed outputs are first assembled as whole rows of the band (each
@@ -504,13 +518,13 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
             uint32_t mask[4];
             for (int k = 0; k < 4; ++k) mask[k] = lanes_inside<T>(at[k], g.width);
             for (int64_t ci = 0; ci < cin; ++ci) {
-              winograd_input<T, kChunk>(
+              input_transform(
                   [&](int i, Simd<T> d[4]) {
                     const T* row = rows[i] + ci * step[i];
                     unzip<T>(load_lanes(row, at[0], mask[0]), load_lanes(row, at[1], mask[1]), d[0], d[1]);
                     unzip<T>(load_lanes(row, at[2], mask[2]), load_lanes(row, at[3], mask[3]), d[2], d[3]);
                   },
-                  lanes, v + ci * v_stride + done + s);
+                  lanes, v + ci * v_ci + done + s);
             }
           }
           continue;
@@ -524,14 +538,14 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           const T* channel = copy + ci * py * px * plane;
           for (int64_t s = 0; s < seg; s += kLanes<T>) {
             const int64_t lanes = std::min(kLanes<T>, seg - s);
-            winograd_input<T, kChunk>(
+            input_transform(
                 [&](int i, Simd<T> d[4]) {
                   const T* even = channel + offset[i % 2][0] + i / 2 * copy_row + s;
                   const T* odd = channel + offset[i % 2][1] + i / 2 * copy_row + s;
                   d[0] = load_partial(even, lanes), d[1] = load_partial(odd, lanes);
                   d[2] = load_partial(even + 1, lanes), d[3] = load_partial(odd + 1, lanes);
                 },
-                lanes, v + ci * v_stride + done + s);
+                lanes, v + ci * v_ci + done + s);
           }
         }
       }
@@ -545,7 +559,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           for (int64_t co = 0, mr; co < cout; co += mr) {
             mr = block_channels(cout - co);
             const T* a = group_u + xi * cout * cin + co * cin;
-            const T* b = v + xi * kChunk + q * kLanes<T>;
+            const T* b = v + xi * v_xi + q * kLanes<T>;
             T* c = m + co * m_stride + xi * kChunk + q * kLanes<T>;
             if (nv == 3)
               run_block<T, 3>(mr, b, row_offset, cin, a, c, m_stride);
