@@ -340,17 +340,40 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 // address them as displacements from one pointer.
 constexpr int64_t kWinogradChunkBytes = 768 << 10;
 
-// The 3 x 3 filter's transform G g G^T into u (4 x 4).
+// U = G g G^T of every 3 x 3 filter, packed per register block
+// (pack_block_weights' layout): per group and xi, the cout x cin matrix the
+// GEMM multiplies V[xi] by. A register block at a time in parallel, its
+// filters of one input channel side by side, so the transform vectorises
+// across them (one filter at a time, out of line, it took ~6 % of the
+// 14 x 14, 256-channel case).
 template <typename T>
-void winograd_filter(const T* g, T u[4][4]) {
-  T half[4][3];  // G g
-  for (int j = 0; j < 3; ++j) {
-    const T g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-    half[0][j] = g0, half[1][j] = (g0 + g1 + g2) / 2, half[2][j] = (g0 - g1 + g2) / 2, half[3][j] = g2;
-  }
-  for (int i = 0; i < 4; ++i) {
-    const T g0 = half[i][0], g1 = half[i][1], g2 = half[i][2];
-    u[i][0] = g0, u[i][1] = (g0 + g1 + g2) / 2, u[i][2] = (g0 - g1 + g2) / 2, u[i][3] = g2;
+void pack_winograd_filters(const T* weight, int64_t groups, int64_t cout, int64_t cin, T* packed) {
+  constexpr int kB = kBlockChannels;
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // (first output channel, channels) of each register block
+  for (int64_t co = 0, mr; co < cout; co += mr) blocks.emplace_back(co, mr = block_channels(cout - co));
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < groups * int64_t(blocks.size()); ++b) {
+    const int64_t group = b / int64_t(blocks.size());
+    const auto [co0, mr] = blocks[b % blocks.size()];
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      T g[9][kB] = {}, half[4][3][kB], u[16][kB];
+      for (int64_t m = 0; m < mr; ++m)
+        for (int k = 0; k < 9; ++k) g[k][m] = weight[((group * cout + co0 + m) * cin + ci) * 9 + k];
+      for (int j = 0; j < 3; ++j)  // G g
+        for (int m = 0; m < kB; ++m) {
+          const T g0 = g[j][m], g1 = g[3 + j][m], g2 = g[6 + j][m];
+          half[0][j][m] = g0, half[1][j][m] = (g0 + g1 + g2) / 2;
+          half[2][j][m] = (g0 - g1 + g2) / 2, half[3][j][m] = g2;
+        }
+      for (int i = 0; i < 4; ++i)  // (G g) G^T
+        for (int m = 0; m < kB; ++m) {
+          const T g0 = half[i][0][m], g1 = half[i][1][m], g2 = half[i][2][m];
+          u[4 * i][m] = g0, u[4 * i + 1][m] = (g0 + g1 + g2) / 2;
+          u[4 * i + 2][m] = (g0 - g1 + g2) / 2, u[4 * i + 3][m] = g2;
+        }
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t m = 0; m < mr; ++m) packed[(group * 16 + xi) * cout * cin + co0 * cin + ci * mr + m] = u[xi][m];
+    }
   }
 }
 
@@ -374,22 +397,43 @@ inline void winograd_input(InputRow input_row, int64_t lanes, T* out, int64_t st
   }
 }
 
-// Output transform A^T M A + b of a vector of tiles, M[xi] at m[xi * kChunk]:
+// Output transform A^T M A + b of a vector of tiles, M[xi] at m[xi * stride]:
 // out[e][f] is output (e, f) of each tile's 2 x 2 block. Loads whole vectors:
 // the caller's M rows are padded past a short run.
-template <typename T, int64_t kChunk>
-inline void winograd_output(const T* m, T b, Simd<T> out[2][2]) {
+template <typename T>
+inline void winograd_output(const T* m, int64_t stride, T b, Simd<T> out[2][2]) {
   Simd<T> r[2][4];
 #pragma GCC unroll 4
   for (int j = 0; j < 4; ++j) {
-    const Simd<T> m0 = load(m + j * kChunk), m1 = load(m + (4 + j) * kChunk);
-    const Simd<T> m2 = load(m + (8 + j) * kChunk), m3 = load(m + (12 + j) * kChunk);
+    const Simd<T> m0 = load(m + j * stride), m1 = load(m + (4 + j) * stride);
+    const Simd<T> m2 = load(m + (8 + j) * stride), m3 = load(m + (12 + j) * stride);
     r[0][j] = m0 + m1 + m2, r[1][j] = m1 - m2 - m3;
   }
   for (int e = 0; e < 2; ++e) {
     out[e][0] = r[e][0] + r[e][1] + r[e][2] + b;
     out[e][1] = r[e][1] - r[e][2] - r[e][3] + b;
   }
+}
+
+// Where V (per input channel) and M (per output channel) keep a chunk's
+// tiles: row (xi, c) at xi * xi_stride + c * channel_stride. Channel-major,
+// so a transform finds a channel's 16 rows at constant offsets, unless one
+// xi's rows (the GEMM's B panel, or the rows it writes) outgrow half of L1:
+// then xi-major, so the GEMM streams through contiguous rows (256
+// channels' rows 3 KiB apart measured 10-20 % slower on the 14 x 14 case).
+// Each block of rows padded by a cache line: at a multiple of 4 KiB the 16
+// values of a tile would share one L1 set (transforms measured 3x slower),
+// and a transform's past-the-run loads stay inside.
+struct ChunkRows {
+  bool xi_major;
+  int64_t xi_stride, channel_stride, size;
+};
+template <typename T, int64_t kChunk>
+ChunkRows chunk_rows(int64_t channels) {
+  const int64_t pad = 64 / sizeof(T);
+  if (channels * kChunk * int64_t(sizeof(T)) > (16 << 10))
+    return {true, channels * kChunk + pad, kChunk, 16 * (channels * kChunk + pad)};
+  return {false, kChunk, 16 * kChunk + pad, channels * (16 * kChunk + pad)};
 }
 
 // Winograd's 2 x 2 tiles per phase, down and across: each phase (y mod dh,
@@ -420,43 +464,24 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
   const int64_t band_tiles = tiling.band_rows * tiles_x;
   const int64_t copy_plane = (tiling.band_rows + 1) * copy_row, out_plane = band_tiles;
 
-  // U[group][xi] = G g G^T, packed per register block (pack_block_weights'
-  // layout, written in place): the GEMM's A; V's rows are its B. A block at
-  // a time in parallel: 256 x 256 filters take ~1 ms on one core.
+  // U[group][xi]: the GEMM's A; V's rows are its B.
   T* packed = thread_scratch<T, 10>(groups * 16 * cout * cin);
-  std::vector<std::pair<int64_t, int64_t>> blocks;  // (first output channel, channels) of each register block
-  for (int64_t co = 0, mr; co < cout; co += mr) blocks.emplace_back(co, mr = block_channels(cout - co));
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < groups * int64_t(blocks.size()); ++b) {
-    const int64_t group = b / int64_t(blocks.size());
-    const auto [co0, mr] = blocks[b % blocks.size()];
-    for (int64_t m = 0; m < mr; ++m)
-      for (int64_t ci = 0; ci < cin; ++ci) {
-        T f[4][4];
-        winograd_filter(weight + ((group * cout + co0 + m) * cin + ci) * 9, f);
-        for (int xi = 0; xi < 16; ++xi)
-          packed[(group * 16 + xi) * cout * cin + co0 * cin + ci * mr + m] = f[xi / 4][xi % 4];
-      }
-  }
-  // M[co][xi], rows of a chunk's tiles: the output transform takes a
-  // channel's 16 rows at constant offsets. V[ci][xi] likewise for the input
-  // transform, unless one xi's Cin rows (the GEMM's B panel) outgrow half
-  // of L1: then V[xi][ci], so the GEMM streams through contiguous rows (256
-  // channels' rows 3 KiB apart measured ~10 % slower). Each block of rows
-  // padded by a cache line: at a multiple of 4 KiB the 16 values of a tile
-  // would share one L1 set (transforms measured 3x slower), and M's
-  // past-the-run loads stay in m.
-  const int64_t pad = 64 / sizeof(T), m_stride = 16 * kChunk + pad;
-  const bool xi_major = cin * kChunk * int64_t(sizeof(T)) > (16 << 10);
-  const int64_t v_xi = xi_major ? cin * kChunk + pad : kChunk, v_ci = xi_major ? kChunk : 16 * kChunk + pad;
+  pack_winograd_filters(weight, groups, cout, cin, packed);
+  const ChunkRows v_rows = chunk_rows<T, kChunk>(cin), m_rows = chunk_rows<T, kChunk>(cout);
   int64_t* row_offset = thread_scratch<int64_t, 0>(cin);  // V's row ci within one xi
-  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * v_ci;
-  // The input transform into V: the strides constant where they can be.
+  for (int64_t ci = 0; ci < cin; ++ci) row_offset[ci] = ci * v_rows.channel_stride;
+  // The transforms, with the xi stride a constant where it can be.
   const auto input_transform = [&](const auto& input_row, int64_t lanes, T* out) {
-    if (xi_major)
-      winograd_input<T>(input_row, lanes, out, v_xi);
+    if (v_rows.xi_major)
+      winograd_input<T>(input_row, lanes, out, v_rows.xi_stride);
     else
       winograd_input<T>(input_row, lanes, out, kChunk);
+  };
+  const auto output_transform = [&](const T* m, T b, Simd<T> out[2][2]) {
+    if (m_rows.xi_major)
+      winograd_output<T>(m, m_rows.xi_stride, b, out);
+    else
+      winograd_output<T>(m, kChunk, b, out);
   };
 
   const std::vector<T> zeros(g.width, T(0));  // an input row in the padding (undilated)
@@ -468,8 +493,8 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
     const int64_t my0 = tiling.first_row(t), rows = std::min(tiles_y, my0 + tiling.band_rows) - my0;
     const int64_t plane = (rows + 1) * copy_row;  // this band's copy planes
     T* copy = dilated ? thread_scratch<T, 0>(cin * py * px * copy_plane) : nullptr;
-    T* v = thread_scratch<T, 7>(16 * cin * kChunk + (xi_major ? 16 : cin) * pad);
-    T* m = thread_scratch<T, 8>(cout * m_stride);
+    T* v = thread_scratch<T, 7>(v_rows.size);
+    T* m = thread_scratch<T, 8>(m_rows.size);
     T* planes = dilated ? thread_scratch<T, 9>(cout * py * px * out_plane) : nullptr;
     // Streamed outputs are first assembled as whole rows of the band (each
     // channel's a contiguous run of y) and then streamed out per channel,
@@ -524,7 +549,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
                     unzip<T>(load_lanes(row, at[0], mask[0]), load_lanes(row, at[1], mask[1]), d[0], d[1]);
                     unzip<T>(load_lanes(row, at[2], mask[2]), load_lanes(row, at[3], mask[3]), d[2], d[3]);
                   },
-                  lanes, v + ci * v_ci + done + s);
+                  lanes, v + ci * v_rows.channel_stride + done + s);
             }
           }
           continue;
@@ -545,7 +570,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
                   d[0] = load_partial(even, lanes), d[1] = load_partial(odd, lanes);
                   d[2] = load_partial(even + 1, lanes), d[3] = load_partial(odd + 1, lanes);
                 },
-                lanes, v + ci * v_ci + done + s);
+                lanes, v + ci * v_rows.channel_stride + done + s);
           }
         }
       }
@@ -559,14 +584,14 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
           for (int64_t co = 0, mr; co < cout; co += mr) {
             mr = block_channels(cout - co);
             const T* a = group_u + xi * cout * cin + co * cin;
-            const T* b = v + xi * v_xi + q * kLanes<T>;
-            T* c = m + co * m_stride + xi * kChunk + q * kLanes<T>;
+            const T* b = v + xi * v_rows.xi_stride + q * kLanes<T>;
+            T* c = m + co * m_rows.channel_stride + xi * m_rows.xi_stride + q * kLanes<T>;
             if (nv == 3)
-              run_block<T, 3>(mr, b, row_offset, cin, a, c, m_stride);
+              run_block<T, 3>(mr, b, row_offset, cin, a, c, m_rows.channel_stride);
             else if (nv == 2)
-              run_block<T, 2>(mr, b, row_offset, cin, a, c, m_stride);
+              run_block<T, 2>(mr, b, row_offset, cin, a, c, m_rows.channel_stride);
             else
-              run_block<T, 1>(mr, b, row_offset, cin, a, c, m_stride);
+              run_block<T, 1>(mr, b, row_offset, cin, a, c, m_rows.channel_stride);
           }
         }
       // Output transform, into y or the output planes.
@@ -581,7 +606,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
             T* yc = out_row(co, 2 * my) + 2 * mx0;
             for (int64_t s = 0; s < seg; s += kLanes<T>) {
               Simd<T> out[2][2], lo, hi;
-              winograd_output<T, kChunk>(m + co * m_stride + done + s, b, out);
+              output_transform(m + co * m_rows.channel_stride + done + s, b, out);
               const int64_t valid = std::min(2 * std::min(kLanes<T>, seg - s), g.out_w - 2 * (mx0 + s));
               for (int e = 0; e < 2 && 2 * my + e < g.out_h; ++e) {
                 zip<T>(out[e][0], out[e][1], lo, hi);
@@ -606,7 +631,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
                 at[e][f] = planes + ((co * py + sy + e * dh) * px + sx + f * dw) * out_plane + in_phase;
             for (int64_t s = 0; s < seg; s += kLanes<T>) {
               Simd<T> out[2][2];
-              winograd_output<T, kChunk>(m + co * m_stride + done + s, b, out);
+              output_transform(m + co * m_rows.channel_stride + done + s, b, out);
               const int64_t lanes = std::min(kLanes<T>, seg - s);
               for (int e = 0; e < 2; ++e)
                 for (int f = 0; f < 2; ++f) store_partial(at[e][f] + s, out[e][f], lanes);
