@@ -454,8 +454,9 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
   const int64_t tiles_y = per_phase.y, tiles_x = per_phase.x;
   const int64_t copy_row = tiles_x + 1, image_size = g.channels * g.height * g.width;
 
-  // Bands of tile rows whose input (copied, dilated), output planes (dilated) and
-  // band buffer (streamed) fit the scratch budget.
+  // Bands of tile rows whose input (copied if dilated, else read in place
+  // and prefetched), output planes (dilated) and band buffer (streamed
+  // outputs) fit the scratch budget.
   const bool dilated = dh > 1 || dw > 1;
   const bool stream_output = n * groups * cout * g.out_h * g.out_w * int64_t(sizeof(T)) >= kStreamOutputBytes;
   const int64_t row_bytes = ((cin * copy_row + (dilated ? cout * tiles_x : 0)) * px +
