@@ -57,14 +57,15 @@ def pin_allocator() -> None:
     processes it starts (through the environment)."""
     import ctypes
 
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to pin, and nothing recorded as pinned
+        return
     for name, value in _ALLOCATOR_ENV.items():
         if name in os.environ:
             continue  # the user's, already read by this process's malloc at start-up
         os.environ[name] = value
-        try:
-            ctypes.CDLL(None).mallopt(_MALLOPT[name], int(value))
-        except (OSError, AttributeError):  # not glibc: nothing to pin
-            pass
+        mallopt(_MALLOPT[name], int(value))
 
 
 def configure_threads(threads: int) -> dict:
