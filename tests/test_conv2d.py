@@ -260,6 +260,31 @@ def test_ext_winograd_matches_torch(impl, seed):
 
 
 @pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+@pytest.mark.parametrize("seed", range(30))
+def test_ext_winograd_small_groups_match_torch(impl, seed):
+    """The small-group schedule (undilated, at most 16 input channels per
+    group): output channels in register blocks of 8, 4, 2, 1 and their 4-wide
+    halves with tails, rows of tiles shorter and longer than a vector, every
+    padding, both dtypes."""
+    _require(impl)
+    rng = np.random.default_rng(2000 + seed)
+    dtype = ("float32", "float64")[seed % 2]
+    groups = int(rng.choice([1, 2, 3, 4]))
+    cin, cout = groups * int(rng.integers(1, 17)), groups * int(rng.integers(1, 21))
+    padding = rng.integers(0, 4, 2)
+    size = np.maximum(3 - 2 * padding, 1) + rng.integers(0, 70, 2)
+    a = lambda *shape: rng.standard_normal(shape).astype(dtype)
+    checked = SPEC.validate(
+        x=a(int(rng.integers(1, 3)), cin, *map(int, size)), weight=a(cout, cin // groups, 3, 3),
+        bias=a(cout) if rng.random() < 0.5 else None, stride=1,
+        padding=(int(padding[0]), int(padding[1])), dilation=1, groups=groups,
+    )
+    result = impl.to_numpy(impl.fn(**impl.prepare(checked), algorithm="winograd"), checked)
+    verdict = SPEC.compare(result, SPEC.reference(**checked), checked)
+    assert verdict.ok, f"winograd: {verdict.message}; inputs {_describe(checked)}"
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
 @pytest.mark.parametrize(
     "shape",
     [
@@ -271,8 +296,11 @@ def test_ext_winograd_matches_torch(impl, seed):
         (2, 96, 30, 30, 64, 3, 3, 2),
         (1, 24, 160, 151, 96, 1, 1, 1),
         (1, 16, 151, 160, 96, 2, 2, 1),
+        (2, 48, 37, 45, 54, 1, 1, 6),
+        (2, 64, 130, 131, 72, 1, 1, 8),
     ],
-    ids=["bands", "dilated-2x3", "dilated-3-groups", "streamed", "streamed-dilated"],
+    ids=["bands", "dilated-2x3", "dilated-3-groups", "streamed", "streamed-dilated", "small-groups",
+         "small-groups-streamed"],
 )
 def test_ext_winograd_matches_torch_on_tiled_shapes(impl, shape):
     _require(impl)

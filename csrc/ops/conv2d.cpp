@@ -27,11 +27,15 @@ namespace {
 constexpr int64_t kCudaColumnBudgetBytes = int64_t(256) << 20;
 // CPU "auto" takes Winograd F(2 x 2, 3 x 3) for 3 x 3 stride-1 convolutions
 // with at least this many input and output channels per group and output
-// pixels in all. Its transforms cost per channel what its GEMMs save per
-// pair of channels: measured on 8 x 256 x 56 x 56 (2 threads) against the
-// direct kernel, 8 channels per group 1.5-1.7x slower, 16 even, 32 1.33x
-// faster, 64 (ResNet) 1.5x; and 1.9x slower on one 64-channel 8 x 8 image.
+// pixels in all. The chunked schedule's transforms cost per channel what its
+// GEMMs save per pair of channels: measured on 8 x 256 x 56 x 56 (2 threads)
+// against the direct kernel, 8 channels per group 1.5-1.7x slower, 16 even,
+// 32 1.33x faster, 64 (ResNet) 1.5x; and 1.9x slower on one 64-channel 8 x 8
+// image. Undilated, the small-group schedule (kWinogradSmallChannels) beat
+// the direct kernel from 4 channels per group (1.1x) to 16 (1.5x; 8, ResNeXt:
+// 1.4x), and lost 2.2x on depthwise (1).
 constexpr int64_t kWinogradMinChannels = 32;
+constexpr int64_t kWinogradSmallMinChannels = 4;
 constexpr int64_t kWinogradMinPixels = 1024;
 
 std::pair<int64_t, int64_t> check_pair(const std::vector<int64_t>& value, const char* name, int64_t minimum) {
@@ -120,10 +124,14 @@ Conv2dPlan plan_conv2d(at::IntArrayRef x_sizes, at::IntArrayRef weight_sizes, co
                       ") asks algorithm 'winograd' for a polyphase copy of ", copy_bytes,
                       " bytes; use 'auto' or 'direct'");
   }
+  const int64_t cout_per_group = cout / groups;
+  const bool winograd_channels =
+      (cin_per_group >= kWinogradMinChannels && cout_per_group >= kWinogradMinChannels) ||
+      (dilation_h == 1 && dilation_w == 1 && cin_per_group >= kWinogradSmallMinChannels &&
+       cin_per_group <= kWinogradSmallChannels && cout_per_group >= kWinogradSmallMinChannels);
   const bool winograd =
       algorithm == "winograd" ||
-      (algorithm == "auto" && winograd_shape && cin_per_group >= kWinogradMinChannels &&
-       cout / groups >= kWinogradMinChannels && n * g.out_h * g.out_w >= kWinogradMinPixels &&
+      (algorithm == "auto" && winograd_shape && winograd_channels && n * g.out_h * g.out_w >= kWinogradMinPixels &&
        g.out_h >= 4 * dilation_h && g.out_w >= 4 * dilation_w);
   const double phases = double(step_h) * double(step_w), taps = double(kernel_h) * double(kernel_w);
   const bool direct = algorithm == "direct" || (algorithm == "auto" && phases <= taps);

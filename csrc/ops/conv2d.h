@@ -59,9 +59,13 @@ void im2col_cpu(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t cha
 // the kernel (an input-sized, zero-padded copy), in which every kernel tap is
 // a shifted window, summed in registers: no kh * kw-fold column buffer; both
 // fill their buffers with im2col_element. kWinograd (3 x 3, stride 1, any
-// dilation): F(2 x 2, 3 x 3) on the 2d-polyphase planes of each band, 16
-// multiplies per 2 x 2 outputs and channel pair instead of 36.
+// dilation): F(2 x 2, 3 x 3), 16 multiplies per 2 x 2 outputs and channel
+// pair instead of 36, in chunks of tiles through L2, or with few channels per
+// group a vector of tiles at a time in registers.
 enum class Conv2dAlgorithm : int { kIm2colGemm = 0, kDirect = 1, kWinograd = 2 };
+// Undilated Winograd with at most this many input channels per group runs
+// the small-group schedule (cpu/conv2d_kernel.cpp), the chunked one above.
+constexpr int64_t kWinogradSmallChannels = 16;
 
 // The FLOPs conv2d_cpu_launch performs with `algorithm`: Winograd's 16
 // multiply-adds per 2 x 2 tile and channel pair, the others the direct

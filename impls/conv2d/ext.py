@@ -2,9 +2,11 @@
 
 CPU: three algorithms; "auto" picks by shape (csrc/ops/conv2d.cpp). Winograd
 F(2 x 2, 3 x 3) for 3 x 3 stride-1 convolutions with at least 32 channels
-per group: each 2 x 2 block of outputs from its 4 x 4 inputs with 16
-multiplies per channel pair instead of 36, any dilation through the input's
-2d-polyphase planes. Otherwise a direct convolution on a polyphase copy of
+per group, or undilated with 4 to 16: each 2 x 2 block of outputs from its
+4 x 4 inputs with 16 multiplies per channel pair instead of 36, any dilation
+through the input's 2d-polyphase planes; with few channels per group
+(ResNeXt's 8) the products and the output transform of a vector of tiles
+stay in registers. Otherwise a direct convolution on a polyphase copy of
 the input: each tile (image, group, band of output rows) is im2col'd with
 the stride's sh x sw taps as the kernel -- a zero-padded copy for stride 1 --
 in which every kernel tap is a shifted window, so the kh x kw taps are summed
