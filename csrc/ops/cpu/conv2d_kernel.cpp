@@ -90,6 +90,13 @@ Tiling tile(int64_t n, int64_t groups, int64_t out_h, int64_t band_rows, int64_t
   return {band_rows, bands, n * groups * bands};
 }
 
+// Whether a kernel's output (n, groups * cout_per_group, out_h, out_w) goes
+// to memory through streaming stores (see kStreamOutputBytes).
+template <typename T>
+bool streams_output(int64_t n, int64_t groups, int64_t cout_per_group, const Conv2dGeometry& g) {
+  return n * groups * cout_per_group * g.out_h * g.out_w * int64_t(sizeof(T)) >= kStreamOutputBytes;
+}
+
 // A 2-D view of raw memory for ATen's GEMM; nothing is copied or owned.
 template <typename T>
 at::Tensor matrix_view(const T* data, int64_t rows, int64_t cols, int64_t row_stride) {
@@ -170,8 +177,9 @@ void polyphase_copy(const T* image, const Conv2dGeometry& g, int64_t c0, int64_t
 // The rows of x that a tile reads (through its polyphase copy, or straight
 // for undilated Winograd), prefetched a share at a time while the tile
 // before it computes: the convolution itself is FMA-bound, but it waits on
-// DRAM unless its input is already on the way. A cursor over (channel, line), so no division per line (one per
-// prefetch measured ~9 % of ResNeXt's Winograd time).
+// DRAM unless its input is already on the way. A cursor over (channel,
+// line), so no division per line (one per prefetch measured ~9 % of
+// ResNeXt's Winograd time).
 template <typename T>
 class TilePrefetch {
  public:
@@ -252,7 +260,7 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
   for (int64_t group = 0; group < groups; ++group)
     pack_block_weights(weight + group * cout_per_group * taps, cout_per_group, taps,
                        packed + group * cout_per_group * taps);
-  const bool stream_output = n * groups * cout_per_group * out_pixels * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  const bool stream_output = streams_output<T>(n, groups, cout_per_group, g);
   ParallelErrors errors;
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiling.tiles; ++t) errors.run([&] {
@@ -325,9 +333,9 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 // (my + 1, mx) and (my + 1, mx + 1), contiguous along mx. Tiles then go in
 // chunks of 48 or 96: transform into V[Cin][16][tiles] (or [16][Cin]),
 // multiply by the shared register block (the GEMM's K is Cin; its B rows are
-// V's), transform M[Cout][16][tiles] into y (undilated, zipped; streamed through a band
-// buffer for large outputs) or the output's polyphase planes, interleaved
-// into y at the band's end. The transforms add up to 4 terms each way, but
+// V's), transform M[Cout][16][tiles] into y (undilated, zipped; streamed
+// through a band buffer for large outputs) or the output's polyphase planes,
+// interleaved into y at the band's end. The transforms add up to 4 terms each way, but
 // each GEMM sums only Cin products: the float32 error measured below the
 // direct kernel's on the benchmark cases (tests/test_conv2d.py holds it to
 // half the op's tolerance).
@@ -501,7 +509,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
   // and prefetched), output planes (dilated) and band buffer (streamed
   // outputs) fit the scratch budget.
   const bool dilated = dh > 1 || dw > 1;
-  const bool stream_output = n * groups * cout * g.out_h * g.out_w * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  const bool stream_output = streams_output<T>(n, groups, cout, g);
   const int64_t row_bytes = ((cin * copy_row + (dilated ? cout * tiles_x : 0)) * px +
                              (stream_output ? cout * g.out_w : 0)) * py * int64_t(sizeof(T));
   const Tiling tiling = tile(n, groups, tiles_y, std::max<int64_t>(1, kScratchBudgetBytes / row_bytes - 1), 1);
@@ -528,7 +536,7 @@ void conv2d_winograd(const T* x, int64_t n, const Conv2dGeometry& g, int64_t gro
       winograd_output<T>(m, kChunk, b, out);
   };
 
-  const std::vector<T> zeros(g.width, T(0));  // an input row in the padding (undilated)
+  const std::vector<T> zeros(dilated ? 0 : g.width, T(0));  // an input row in the padding (undilated)
   const T* zero_row = zeros.data();
   ParallelErrors errors;
 #pragma omp parallel for schedule(static)
@@ -733,7 +741,7 @@ void conv2d_winograd_small(const T* x, int64_t n, const Conv2dGeometry& g, int64
   const int64_t cin = g.channels / groups, cout = cout_per_group;
   const WinogradTiles tiles(g);
   const int64_t image_size = g.channels * g.height * g.width;
-  const bool stream_output = n * groups * cout * g.out_h * g.out_w * int64_t(sizeof(T)) >= kStreamOutputBytes;
+  const bool stream_output = streams_output<T>(n, groups, cout, g);
   // Nothing is kept per band: whole images' groups, split only to share them between threads.
   const Tiling tiling = tile(n, groups, tiles.y, tiles.y, 1);
   T* packed = thread_scratch<T, 10>(groups * 16 * cout * cin);  // U, as the chunked schedule packs it
