@@ -236,15 +236,18 @@ def test_ext_checks_its_own_arguments(impl):
 def test_ext_declares_the_flops_of_its_tap_pairs():
     """Where the CPU kernel pairs outputs (dilation >= a SIMD vector, sequence
     >= 8 dilations) it declares 3/4 of the plain convolution's products for
-    k = 2 (whole pairs); elsewhere the op's own count."""
+    k = 2 (whole pairs), plus its transforms' additions: 2 per pair, input
+    channel and tap pair, 1 per output; elsewhere the op's own count."""
     (ext,) = [impl for impl in impls.implementations(op=OP, device="cpu") if impl.backend == "ext"]
     _require(ext)
     spec = impls.spec(OP)
     paired = spec.validate(**_inputs(n=4, cin=8, cout=16, k=2, length=16_000, dilation=64, dtype="float32"))
-    products = spec.flops(**paired) - 4 * 16 * 16_000  # without the bias
-    assert ext.work_flops(paired) == pytest.approx(0.75 * products + 4 * 16 * 16_000)
+    outputs = 4 * 16 * 16_000
+    products = spec.flops(**paired) - outputs  # without the bias
+    transforms = 2 * (4 * 8_000) * 8 + outputs
+    assert ext.work_flops(paired) == pytest.approx(0.75 * products + transforms + outputs)
     plain = spec.validate(**_inputs(n=4, cin=8, cout=16, k=2, length=100, dilation=64, dtype="float32"))
     assert ext.work_flops(plain) == spec.flops(**plain)
     k3 = spec.validate(**_inputs(n=1, cin=2, cout=3, k=3, length=4096, dilation=32, dtype="float64", bias=False))
     pairs = 4096 // 64 * 32 + min(4096 % 64, 32)  # every pair (t, t + d) the kernel computes
-    assert ext.work_flops(k3) == 2.0 * 3 * pairs * 2 * (3 + 2)
+    assert ext.work_flops(k3) == 2.0 * 3 * pairs * 2 * (3 + 2) + 2 * pairs * 2 * 1 + 3 * 4096

@@ -336,6 +336,30 @@ def test_ext_winograd_error_on_the_benchmark_cases(impl):
 
 
 @pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
+def test_ext_declares_the_flops_it_performs(impl):
+    """What the reports' fraction of peak divides by: Winograd's 16
+    multiply-adds per 2 x 2 tile and channel pair, its transforms' 32
+    additions per tile and input channel and 24 per tile and output channel,
+    and the bias; dilated, the tiles of every phase; the direct kernel, the
+    op's own count."""
+    _require(impl)
+    from impls.backends import ext_module
+
+    flops = ext_module().conv2d_cpu_flops
+    n, cin, h, w, cout, groups = 2, 16, 10, 9, 6, 2
+    per_tile = 2 * 16 * n * cout * (cin // groups) + 32 * n * cin + 24 * n * cout
+    bias = n * cout * h * w  # same-size outputs (padding = dilation)
+    shapes = ([n, cin, h, w], [cout, cin // groups, 3, 3], [1, 1])
+    assert flops(*shapes, [1, 1], [1, 1], groups, True, "winograd") == per_tile * 5 * 5 + bias
+    assert flops(*shapes, [2, 2], [2, 2], groups, False, "winograd") == per_tile * 4 * 3 * 3
+    direct = SPEC.validate(
+        x=np.zeros((n, cin, h, w), np.float32), weight=np.zeros((cout, cin // groups, 3, 3), np.float32),
+        bias=np.zeros(cout, np.float32), stride=1, padding=1, dilation=1, groups=groups,
+    )
+    assert flops(*shapes, [1, 1], [1, 1], groups, True, "direct") == SPEC.flops(**direct)
+
+
+@pytest.mark.parametrize("impl", EXT_CPU, ids=lambda impl: impl.name)
 def test_ext_checks_its_own_arguments(impl):
     """The extension is callable without the spec in front of it: it must
     reject what it would otherwise read out of bounds, naming the argument."""

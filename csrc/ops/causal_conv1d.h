@@ -40,7 +40,8 @@ template <typename T>
 void causal_conv1d_cpu_launch(const T* x, const T* weight, const T* bias, int64_t n, int64_t cin, int64_t cout,
                               int64_t k, int64_t length, int64_t dilation, T* y);
 // The FLOPs the CPU kernel performs (its F(2, 2) tap pairs do 3 products per
-// pair of outputs where the plain convolution does 4), for cost models.
+// pair of outputs where the plain convolution does 4, and the additions that
+// transform their inputs and outputs), for cost models.
 template <typename T>
 double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, int64_t length, int64_t dilation,
                                bool bias);

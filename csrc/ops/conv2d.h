@@ -68,8 +68,9 @@ enum class Conv2dAlgorithm : int { kIm2colGemm = 0, kDirect = 1, kWinograd = 2 }
 constexpr int64_t kWinogradSmallChannels = 16;
 
 // The FLOPs conv2d_cpu_launch performs with `algorithm`: Winograd's 16
-// multiply-adds per 2 x 2 tile and channel pair, the others the direct
-// count (2 Cin / groups kh kw per output); plus the bias.
+// multiply-adds per 2 x 2 tile and channel pair and its transforms'
+// additions, the others the direct count (2 Cin / groups kh kw per output);
+// plus the bias.
 double conv2d_cpu_work(const Conv2dGeometry& g, int64_t n, int64_t groups, int64_t cout_per_group, bool bias,
                        Conv2dAlgorithm algorithm);
 

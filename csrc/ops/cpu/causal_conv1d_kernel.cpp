@@ -317,9 +317,12 @@ double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, 
                                bool bias) {
   const double outputs = double(n) * double(cout) * double(length), bias_flops = bias ? outputs : 0.0;
   if (!pairs_pay<T>(k, length, dilation)) return 2.0 * outputs * double(cin) * double(k) + bias_flops;
-  // Per pair of outputs: 3 products per tap pair, 2 for a last lone tap.
-  const double pairs = double(n) * double(cout) * double(pair_count(length, dilation));
-  return 2.0 * pairs * double(cin) * double(3 * (k / 2) + 2 * (k % 2)) + bias_flops;
+  // Per pair of outputs and channel pair: 3 products per tap pair, 2 for a
+  // last lone tap; per pair and input channel, the tap pairs' 2 differences;
+  // per output, with tap pairs, the store's sum of two products.
+  const double pairs = double(n) * double(pair_count(length, dilation)), tap_pairs = double(k / 2);
+  const double products = 2.0 * pairs * double(cout) * double(cin) * double(3 * (k / 2) + 2 * (k % 2));
+  return products + 2.0 * pairs * double(cin) * tap_pairs + (k >= 2 ? outputs : 0.0) + bias_flops;
 }
 
 template double causal_conv1d_cpu_flops<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);

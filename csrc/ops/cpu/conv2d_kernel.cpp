@@ -839,9 +839,15 @@ double conv2d_cpu_work(const Conv2dGeometry& g, int64_t n, int64_t groups, int64
   const double bias_flops = bias ? outputs * double(g.out_h * g.out_w) : 0.0;
   if (algorithm != Conv2dAlgorithm::kWinograd)
     return 2.0 * outputs * double(g.out_h * g.out_w) * cin * double(g.kernel_h * g.kernel_w) + bias_flops;
+  // Per tile: the 16 sums' multiply-adds for each (input, output) channel
+  // pair, and the transforms' additions, counted as B^T d B's 32 per input
+  // channel and A^T M A's 24 per output channel (the chunked schedule's
+  // counts; the small-group one spends 36 there, folding A^T M A into its
+  // sums, and is not credited the difference).
   const WinogradTiles tiles(g);
   const double all_tiles = double(g.dilation_h * g.dilation_w) * double(tiles.y) * double(tiles.x);
-  return 2.0 * 16.0 * outputs * cin * all_tiles + bias_flops;
+  const double inputs = double(n) * double(g.channels);
+  return (2.0 * 16.0 * outputs * cin + 32.0 * inputs + 24.0 * outputs) * all_tiles + bias_flops;
 }
 
 #define KA_INSTANTIATE(T)                                                                                     \
