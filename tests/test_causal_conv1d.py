@@ -243,9 +243,10 @@ def test_ext_declares_the_flops_of_its_tap_pairs():
     spec = impls.spec(OP)
     paired = spec.validate(**_inputs(n=4, cin=8, cout=16, k=2, length=16_000, dilation=64, dtype="float32"))
     outputs = 4 * 16 * 16_000
-    products = spec.flops(**paired) - outputs  # without the bias
-    transforms = 2 * (4 * 8_000) * 8 + outputs
-    assert ext.work_flops(paired) == pytest.approx(0.75 * products + transforms + outputs)
+    bias = outputs
+    products = spec.flops(**paired) - bias
+    transforms = 2 * (4 * 8_000) * 8 + outputs  # 8 000 pairs per sample; one sum per output
+    assert ext.work_flops(paired) == pytest.approx(0.75 * products + transforms + bias)
     plain = spec.validate(**_inputs(n=4, cin=8, cout=16, k=2, length=100, dilation=64, dtype="float32"))
     assert ext.work_flops(plain) == spec.flops(**plain)
     k3 = spec.validate(**_inputs(n=1, cin=2, cout=3, k=3, length=4096, dilation=32, dtype="float64", bias=False))

@@ -321,8 +321,8 @@ double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, 
   // last lone tap; per pair and input channel, the tap pairs' 2 differences;
   // per output, with tap pairs, the store's sum of two products.
   const double pairs = double(n) * double(pair_count(length, dilation)), tap_pairs = double(k / 2);
-  const double products = 2.0 * pairs * double(cout) * double(cin) * double(3 * (k / 2) + 2 * (k % 2));
-  return products + 2.0 * pairs * double(cin) * tap_pairs + (k >= 2 ? outputs : 0.0) + bias_flops;
+  const double products = 2.0 * pairs * double(cout) * double(cin) * (3.0 * tap_pairs + 2.0 * double(k % 2));
+  return products + 2.0 * pairs * double(cin) * tap_pairs + (tap_pairs > 0 ? outputs : 0.0) + bias_flops;
 }
 
 template double causal_conv1d_cpu_flops<float>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);

@@ -335,10 +335,10 @@ void conv2d_direct(const T* x, int64_t n, const Conv2dGeometry& g, int64_t group
 // multiply by the shared register block (the GEMM's K is Cin; its B rows are
 // V's), transform M[Cout][16][tiles] into y (undilated, zipped; streamed
 // through a band buffer for large outputs) or the output's polyphase planes,
-// interleaved into y at the band's end. The transforms add up to 4 terms each way, but
-// each GEMM sums only Cin products: the float32 error measured below the
-// direct kernel's on the benchmark cases (tests/test_conv2d.py holds it to
-// half the op's tolerance).
+// interleaved into y at the band's end. The transforms add up to 4 terms
+// each way, but each GEMM sums only Cin products: the float32 error measured
+// below the direct kernel's on the benchmark cases (tests/test_conv2d.py
+// holds it to half the op's tolerance).
 
 // Tiles per chunk: a multiple of 3 vectors (the register block's run) of
 // either type, 96 where V and M of a chunk and the group's U fit 3/4 of a
