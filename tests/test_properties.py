@@ -38,6 +38,7 @@ from property_strategies import Example, bad_example, describe, ext_example, lon
 
 import impls
 from conftest import selected_implementations
+from impls.boxes import INEXACT_BOXES
 
 NATIVE_BACKENDS = ("ext", "numba")
 # Set in a child process: the one native backend whose implementations it tests.
@@ -285,6 +286,36 @@ def test_regression_score_threshold_between_two_floats(nms_impl):
                  score_threshold=-2.225073858507e-311)
     _check_valid(nms_impl, boxes=boxes, scores=np.array([-3e38, 0.5], np.float32), iou_threshold=0.5,
                  score_threshold=-1e39)
+
+
+def test_regression_nms_keeps_identical_boxes_at_threshold_one(nms_impl):
+    """The long profile's test_valid_input_gives_the_reference_answer found:
+    three copies of a box no float is exact for (a read-only, stride-0
+    broadcast array), iou_threshold = 1: numba kept 1 box, the reference all
+    3 -- its intersection came out in float64 beside float32 areas, so the
+    union fell below it.  IoU of identical boxes is exactly 1, which a
+    threshold of 1 never suppresses, whatever order the arithmetic runs in."""
+    _require(nms_impl)
+    boxes = np.broadcast_to(np.array(INEXACT_BOXES[0], np.float32), (3, 4))
+    assert boxes.strides == (0, 4) and not boxes.flags.writeable
+    scores = np.array([0.12573022, -0.13210486, 0.64042264], np.float32)
+    _check_valid(nms_impl, boxes=boxes, scores=scores, iou_threshold=1.0)
+    _check_valid(nms_impl, boxes=boxes.astype(np.float64), scores=scores.astype(np.float64), iou_threshold=1.0)
+    kept = nms_impl.run(boxes=boxes, scores=scores, iou_threshold=1.0)
+    assert kept.tolist() == [2, 0, 1]
+
+
+def test_regression_box_iou_never_exceeds_one(box_iou_impl):
+    """The same defect in box_iou: numba's float64 intersection over a union
+    of float32 areas gave INEXACT_BOXES[1] an IoU of 1.0000001 with itself.  The spec's comparison now
+    refuses any IoU outside [0, 1]."""
+    _require(box_iou_impl)
+    for box in reversed(INEXACT_BOXES):
+        for dtype in ("float32", "float64"):
+            boxes = np.broadcast_to(np.array(box, np.float32).astype(dtype), (3, 4))
+            _check_valid(box_iou_impl, boxes1=boxes, boxes2=boxes)
+            iou = box_iou_impl.run(boxes1=boxes, boxes2=boxes)
+            assert (iou == 1).all(), iou
 
 
 # -- the extension's entry points, without the spec in front ------------------------

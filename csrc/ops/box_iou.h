@@ -23,12 +23,30 @@ KA_HOST_DEVICE T box_intersection(T ax1, T ay1, T ax2, T ay2, T bx1, T by1, T bx
   return w * h;
 }
 
-// Intersection over union; 0 where the union is 0 (two zero-area boxes).
+// The intersection and union of a pair, with intersection <= union. Exact
+// arithmetic guarantees it, and so does rounding each operation on its own;
+// but the compilers may contract a product into the sum (an FMA: GCC's
+// default, nvcc's --fmad), and then identical boxes can get a union an ulp
+// below their intersection: an IoU above 1, which a threshold of 1 would
+// suppress. Clamping the intersection to the union holds IoU <= 1 and keeps
+// IoU > 1 false in any evaluation order.
 template <typename T>
-KA_HOST_DEVICE T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
+struct Overlap {
+  T inter, uni;
+};
+
+template <typename T>
+KA_HOST_DEVICE Overlap<T> box_overlap(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
   const T inter = box_intersection(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2);
   const T uni = area_a + area_b - inter;
-  return uni > T(0) ? inter / uni : T(0);
+  return {inter < uni ? inter : uni, uni};
+}
+
+// Intersection over union, in [0, 1]; 0 where the union is 0 (two zero-area boxes).
+template <typename T>
+KA_HOST_DEVICE T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
+  const Overlap<T> o = box_overlap(ax1, ay1, ax2, ay2, area_a, bx1, by1, bx2, by2, area_b);
+  return o.uni > T(0) ? o.inter / o.uni : T(0);
 }
 
 // Launchers on raw, contiguous pointers: a (n, 4), b (m, 4), out (n, m).

@@ -8,12 +8,13 @@
 namespace kernel_arena {
 
 // Is a pair suppressing? IoU > threshold, asked without a division:
-// inter > threshold * union (false where the union is 0).
+// inter > threshold * union (false where the union is 0; never true at a
+// threshold of 1, as box_overlap keeps inter <= union).
 template <typename T>
 KA_HOST_DEVICE bool suppresses(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b,
                                T iou_threshold) {
-  const T inter = box_intersection(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2);
-  return inter > iou_threshold * (area_a + area_b - inter);
+  const Overlap<T> o = box_overlap(ax1, ay1, ax2, ay2, area_a, bx1, by1, bx2, by2, area_b);
+  return o.inter > iou_threshold * o.uni;
 }
 
 // CPU: boxes (n, 4) visited in `order` (n_order candidates, by decreasing

@@ -18,15 +18,18 @@ __device__ __forceinline__ T box_area(T x1, T y1, T x2, T y2) {
 }
 
 // IoU = inter / (area_a + area_b - inter), and 0 where that union is 0 (two
-// zero-area boxes), as impls/boxes.py defines it.
+// zero-area boxes), as impls/boxes.py defines it. NVRTC contracts products
+// into sums (FMA) by default, which can leave identical boxes a union an ulp
+// below their intersection: inter is clamped to the union, so IoU <= 1.
 template <typename T>
 __device__ __forceinline__ T iou_pair(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b) {
   T w = (ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1);
   T h = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
   w = w > T(0) ? w : T(0);
   h = h > T(0) ? h : T(0);
-  const T inter = w * h;
+  T inter = w * h;
   const T uni = area_a + area_b - inter;
+  inter = inter < uni ? inter : uni;
   return uni > T(0) ? inter / uni : T(0);
 }
 

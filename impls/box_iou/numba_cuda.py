@@ -57,6 +57,7 @@ def _kernel(dtype_name):
             h = maximum(minimum(tile_a[ty, 3], tile_b[tx, 3]) - maximum(tile_a[ty, 1], tile_b[tx, 1]), zero)
             inter = w * h
             union = tile_a[ty, 4] + tile_b[tx, 4] - inter
+            inter = minimum(inter, union)  # IoU <= 1 though NVVM contracts products into FMAs
             out[i, j] = inter / union if union > zero else zero
 
     return box_iou

@@ -22,6 +22,8 @@ def box_iou(boxes1, boxes2):
     inter *= h
     union = np.add(area1, area2, out=h)
     union -= inter
+    # No clamp of inter to the union, which kernels a compiler may fuse into
+    # FMAs need: every operation here rounds on its own (impls/boxes.py).
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(inter, union, out=inter, where=union > 0)
     inter[union <= 0] = 0

@@ -6,7 +6,8 @@ import numpy as np
 
 from impls import boxes as _boxes
 from impls import checks
-from impls.registry import Case, OpSpec, register_spec
+from impls.boxes import INEXACT_BOXES
+from impls.registry import Case, Comparison, OpSpec, register_spec
 
 
 class BoxIouSpec(OpSpec):
@@ -19,7 +20,9 @@ class BoxIouSpec(OpSpec):
     neither overflows nor underflows (impls/boxes.py); a ValueError naming
     the argument otherwise.
     Returns iou (N, M) in that dtype: intersection / union, and 0 where the
-    union is 0 (two zero-area boxes). N = 0 or M = 0 gives an empty (N, M).
+    union is 0 (two zero-area boxes); every value lies in [0, 1], whatever
+    the rounding (an IoU above 1 is a wrong answer, however close: nms would
+    suppress on it at a threshold of 1). N = 0 or M = 0 gives an empty (N, M).
     Reference: float64 NumPy.
     """
 
@@ -51,6 +54,9 @@ class BoxIouSpec(OpSpec):
             ("containment", {"boxes1": f([[0, 0, 10, 10]]), "boxes2": f([[2, 2, 4, 4], [0, 0, 10, 5]])}),
             ("zero-area", {"boxes1": f([[1, 1, 1, 1], [0, 0, 2, 0], unit]), "boxes2": f([[1, 1, 1, 1], unit])}),
             ("negative-coordinates", {"boxes1": f([[-3, -3, -1, -1]]), "boxes2": f([[-2, -2, 0, 0]])}),
+            # Sides and areas that no float is exact for: a union rounded (or
+            # fused into an FMA) apart from the intersection gives IoU 1 + ulp.
+            ("identical-inexact", {"boxes1": f(INEXACT_BOXES), "boxes2": f([*INEXACT_BOXES, [0.1, 0.2, 0.7, 0.3]])}),
         ]
 
     def bad_inputs(self):
@@ -99,6 +105,14 @@ class BoxIouSpec(OpSpec):
 
     def reference(self, boxes1, boxes2):
         return _boxes.iou_matrix(boxes1, boxes2)
+
+    def compare(self, output, expected, inputs):
+        """Within tolerance of the reference, and every IoU in [0, 1]."""
+        iou = np.asarray(output)
+        if iou.size and not ((iou >= 0) & (iou <= 1)).all():
+            worst = np.unravel_index(int(np.argmax(np.abs(iou - 0.5))), iou.shape)
+            return Comparison(False, f"IoU {float(iou[worst])!r} at {tuple(int(i) for i in worst)} lies outside [0, 1]")
+        return super().compare(output, expected, inputs)
 
     def make_inputs(self, case, dtype="float32", seed=0):
         rng = np.random.default_rng(seed)

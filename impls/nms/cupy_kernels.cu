@@ -20,6 +20,9 @@ typedef unsigned long long mask_word;
 // Does box a suppress box b?  IoU > threshold, asked without a division as
 // inter > threshold * union: false where the union is 0 (two zero-area
 // boxes), exact at IoU == threshold in the tests' exactly representable cases.
+// inter is clamped to the union: with products contracted into FMAs (NVRTC's
+// default) identical boxes could otherwise get a union an ulp below their
+// intersection and suppress each other at a threshold of 1.
 template <typename T>
 __device__ __forceinline__ bool suppresses(T ax1, T ay1, T ax2, T ay2, T area_a, T bx1, T by1, T bx2, T by2, T area_b,
                                            T iou_threshold) {
@@ -27,8 +30,10 @@ __device__ __forceinline__ bool suppresses(T ax1, T ay1, T ax2, T ay2, T area_a,
   T h = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
   w = w > T(0) ? w : T(0);
   h = h > T(0) ? h : T(0);
-  const T inter = w * h;
-  return inter > iou_threshold * (area_a + area_b - inter);
+  T inter = w * h;
+  const T uni = area_a + area_b - inter;
+  inter = inter < uni ? inter : uni;
+  return inter > iou_threshold * uni;
 }
 
 // boxes (n, 4) sorted, n >= 1; mask (n, words) with words = ceil(n / 64).

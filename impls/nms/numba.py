@@ -8,7 +8,7 @@ from impls.registry import register
 
 
 @numba.njit(cache=True)
-def _sweep(boxes, order, iou_threshold):
+def _sweep(boxes, order, iou_threshold, zero):
     n = order.size
     kx1 = np.empty(n, boxes.dtype)
     ky1 = np.empty(n, boxes.dtype)
@@ -23,8 +23,12 @@ def _sweep(boxes, order, iou_threshold):
         area = (x2 - x1) * (y2 - y1)
         suppressed = False
         for k in range(n_kept):
-            w = max(min(x2, kx2[k]) - max(x1, kx1[k]), 0)
-            h = max(min(y2, ky2[k]) - max(y1, ky1[k]), 0)
+            # All in the boxes' dtype (``zero`` too: an int 0 made w, h and
+            # inter float64 beside float32 areas, and identical boxes then got
+            # a union below their intersection, suppressed at t = 1).  Each
+            # operation rounded on its own keeps inter <= union (impls/boxes.py).
+            w = max(min(x2, kx2[k]) - max(x1, kx1[k]), zero)
+            h = max(min(y2, ky2[k]) - max(y1, ky1[k]), zero)
             inter = w * h
             union = area + karea[k] - inter
             if inter > iou_threshold * union:  # iou > t; false where union = 0
@@ -45,4 +49,4 @@ def nms(boxes, scores, iou_threshold, score_threshold=None):
     order = np.argsort(-scores, kind="stable")
     if score_threshold is not None:
         order = order[scores[order] > score_threshold]
-    return _sweep(boxes, order, boxes.dtype.type(iou_threshold))
+    return _sweep(boxes, order, boxes.dtype.type(iou_threshold), boxes.dtype.type(0))

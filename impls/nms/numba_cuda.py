@@ -77,7 +77,10 @@ def _kernels(dtype_name):
             w = maximum(minimum(x2, tile[j, 2]) - maximum(x1, tile[j, 0]), zero)
             h = maximum(minimum(y2, tile[j, 3]) - maximum(y1, tile[j, 1]), zero)
             inter = w * h
-            if inter > iou_threshold * (area + tile[j, 4] - inter):
+            union = area + tile[j, 4] - inter
+            # Clamped: with FMAs (NVVM's default) identical boxes could get a
+            # union an ulp below their intersection, and suppress at t = 1.
+            if minimum(inter, union) > iou_threshold * union:
                 bits |= uint64(1) << uint64(j)
         bits_out[i, col_tile] = bits
 

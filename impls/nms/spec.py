@@ -48,7 +48,9 @@ class NmsSpec(OpSpec):
     Returns ``kept``, int64 indices into boxes, by decreasing score.  Boxes
     are visited by decreasing score, equal scores in increasing index order
     (a stable sort); a box is kept unless its IoU with an already kept box is
-    **strictly greater** than iou_threshold.  IoU is 0 where the union is 0,
+    **strictly greater** than iou_threshold, so iou_threshold = 1 keeps every
+    box, identical ones too, however the IoU is rounded (impls/boxes.py says
+    how implementations keep IoU <= 1).  IoU is 0 where the union is 0,
     so zero-area boxes never suppress nor get suppressed (for thresholds
     >= 0).  N = 0 gives an empty result.  Reference: float64 greedy NMS,
     equal to ``torchvision.ops.nms`` on distinct scores.
@@ -102,6 +104,9 @@ class NmsSpec(OpSpec):
             ("iou-just-above-threshold", case([[0, 0, 3, 1], [1, 0, 4, 1]], [0.9, 0.8], t=0.499)),
             ("threshold-zero-touching-kept", case([unit, [1, 0, 2, 1], [0.5, 0, 1.5, 1]], [0.9, 0.8, 0.7], t=0.0)),
             ("threshold-one-keeps-all", case([unit, unit, unit], [0.3, 0.2, 0.1], t=1.0)),
+            # IoU exactly 1 of boxes no float is exact for: kept whatever the rounding.
+            ("threshold-one-keeps-inexact-copies",
+             case([_boxes.INEXACT_BOXES[0]] * 3, [0.12573022, -0.13210486, 0.64042264], t=1.0)),
             ("zero-area-boxes", case([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 2, 0], unit], [0.9, 0.8, 0.7, 0.6])),
             ("containment", case([[0, 0, 10, 10], [0, 0, 9, 9], [1, 1, 2, 2]], [0.9, 0.8, 0.7])),
             ("chain-suppression", case([[0, 0, 4, 1], [1, 0, 5, 1], [2, 0, 6, 1]], [0.9, 0.8, 0.7], t=0.5)),
