@@ -318,6 +318,55 @@ def test_regression_box_iou_never_exceeds_one(box_iou_impl):
             assert (iou == 1).all(), iou
 
 
+INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _int64_extremes(op: str):
+    """(inputs, the argument changed, what the contract does): every integer
+    parameter of every op at int64's ends (and 2**62, where the contract draws
+    a line), one at a time.  Ops missing here take no integer parameter."""
+    rng = np.random.default_rng(16)
+    a = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)
+    if op == "conv2d":
+        base = {"x": a(1, 2, 5, 4), "weight": a(2, 1, 3, 2), "bias": a(2), "stride": 1, "padding": 1,
+                "dilation": 1, "groups": 2}
+        one_tap = {**base, "weight": a(2, 1, 1, 2)}  # kh = 1: any vertical dilation reads the same row
+        return [
+            (base, "stride", INT64_MAX, "answered"), (base, "stride", (1, INT64_MAX), "answered"),
+            (base, "stride", INT64_MIN, "refused"),
+            (base, "padding", INT64_MAX, "refused"), (base, "padding", (0, INT64_MAX), "refused"),
+            (base, "padding", 2**61, "refused"), (base, "padding", INT64_MIN, "refused"),
+            (base, "dilation", INT64_MAX, "refused"), (base, "dilation", (1, INT64_MAX), "refused"),
+            (one_tap, "dilation", (INT64_MAX, 1), "answered"), (base, "dilation", INT64_MIN, "refused"),
+            (base, "groups", INT64_MAX, "refused"), (base, "groups", INT64_MIN, "refused"),
+            # The issue's input, with both its stride and its dilation at int64's end.
+            ({"x": a(1, 1, 2, 1), "weight": a(1, 1, 2, 3), "bias": None, "stride": (INT64_MAX, INT64_MAX),
+              "padding": (7, 1), "dilation": [INT64_MAX, INT64_MAX], "groups": 1}, "dilation", None, "refused"),
+        ]
+    if op == "causal_conv1d":
+        base = {"x": a(1, 2, 6), "weight": a(3, 2, 3), "bias": None, "dilation": 1}
+        return [(base, "dilation", INT64_MAX, "answered"), (base, "dilation", INT64_MIN, "refused")]
+    if op == "wavenet_stream":
+        base = {"x": a(1, 2, 5), "weights": 0.5 * a(2, 4, 2, 2), "biases": a(2, 4), "dilations": (1, 2)}
+        return [(base, "dilations", (INT64_MAX, 1), "answered"), (base, "dilations", (1, INT64_MAX), "answered"),
+                (base, "dilations", (1, INT64_MIN), "refused")]
+    return []
+
+
+def test_int64_extremes_of_integer_parameters(impl):
+    """Every integer parameter at int64's ends, through the contract: the
+    reference's answer where it accepts the value (a stride or dilation that
+    reads nothing more), else a ValueError naming the argument -- before any
+    kernel runs."""
+    _require(impl)
+    for base, name, value, outcome in _int64_extremes(impl.op):
+        inputs = dict(base) if value is None else {**base, name: value}
+        if outcome == "answered":
+            _check_valid(impl, **inputs)
+        else:
+            check_example(impl, Example(inputs, "invalid", (name,), (ValueError,), f"{name}={value!r}"))
+
+
 # -- the extension's entry points, without the spec in front ------------------------
 
 
@@ -391,6 +440,74 @@ def test_regression_ext_conv2d_survives_any_stride(ext_impl):
 
 
 test_regression_ext_conv2d_survives_any_stride.__test__ = CHILD_BACKEND == "ext"
+
+
+def test_regression_ext_entry_point_int64_extremes(ext_impl):
+    """test_ext_entry_point_refuses_or_answers (long profile) found: _C.conv2d
+    with stride and dilation 2**63 - 1 on a 2-tap kernel crashed the process
+    (SIGSEGV): the dilated extent wrapped negative and passed the size check.
+    Below the spec, every integer argument and every size the extension
+    derives from the tensors' shapes (4 H of an empty h, 2 C of an empty x)
+    is checked with overflow-safe arithmetic before any kernel runs: a
+    ValueError naming the argument, or the answer."""
+    _require(ext_impl)
+    import torch
+
+    from impls import _C
+
+    t = lambda *shape: torch.ones(shape)
+    refused = []  # (call, the argument the message must name)
+    if ext_impl.op == "conv2d":
+        x, weight = t(1, 1, 2, 1), t(1, 1, 2, 3)
+        for algorithm in ("auto", "direct", "im2col", "winograd"):
+            def call(algorithm=algorithm, **changed):
+                arguments = {"x": x, "weight": weight, "bias": None, "stride": (1, 1), "padding": (7, 1),
+                             "dilation": (1, 1), "groups": 1, "algorithm": algorithm}
+                return _C.conv2d(**{**arguments, **changed})
+
+            refused += [
+                (lambda c=call: c(stride=(INT64_MAX, INT64_MAX), dilation=(INT64_MAX, INT64_MAX)), "dilation"),
+                (lambda c=call: c(dilation=(1, INT64_MAX)), "dilation"),
+                (lambda c=call: c(dilation=(INT64_MIN, 1)), "dilation"),
+                (lambda c=call: c(padding=(INT64_MAX, 0)), "padding"),
+                (lambda c=call: c(padding=(2**61, 2**61), stride=(INT64_MAX, INT64_MAX)), "padding"),
+                (lambda c=call: c(padding=(0, INT64_MIN)), "padding"),
+                (lambda c=call: c(stride=(INT64_MIN, 1)), "stride"),
+                (lambda c=call: c(groups=INT64_MAX), "groups"),
+                (lambda c=call: c(groups=INT64_MIN), "groups"),
+            ]
+            # One output row: its taps read x or padding the same at any stride.
+            y = call(stride=(INT64_MAX, INT64_MAX), padding=(0, 1)) if algorithm != "winograd" else None
+            assert y is None or y.flatten().tolist() == [2.0], (algorithm, y)
+        refused += [(lambda: _C.conv2d_cpu_flops([1, 1, 2, 1], [1, 1, 2, 3], [1, 1], [INT64_MAX, 1], [1, 1], 1,
+                                                 False), "padding")]
+    elif ext_impl.op == "causal_conv1d":
+        for dilation in (INT64_MAX, INT64_MIN):
+            refused.append((lambda d=dilation: _C.causal_conv1d(t(1, 2, 6), t(3, 2, 3), None, d), "dilation"))
+        refused.append((lambda: _C.causal_conv1d_cpu_flops(1, 2, 3, 3, 6, INT64_MIN, False, "float32"), "dilation"))
+        assert _C.causal_conv1d_cpu_flops(1, 2, 3, 3, 6, INT64_MAX, False, "float32") == 2 * 3 * 6 * 2 * 3
+    elif ext_impl.op == "wavenet_stream":
+        x, weights, biases = t(1, 2, 5), torch.zeros(2, 4, 2, 2), torch.zeros(2, 4)
+        assert torch.equal(_C.wavenet_stream(x, weights, biases, [INT64_MAX, 1], 0), x)  # zero weights: x passes
+        refused += [(lambda: _C.wavenet_stream(x, weights, biases, [1, INT64_MIN], 0), "dilations")]
+        refused += [(lambda n=n: _C.wavenet_stream(x, weights, biases, [1, 2], n), "threads")
+                    for n in (INT64_MAX, INT64_MIN)]
+        empty = torch.empty(0, 2**62, 0)  # an empty x may claim any C: 2 C must not wrap
+        refused.append((lambda: _C.wavenet_stream(empty, torch.empty(0, 0, 0, 2), torch.empty(0, 0), [], 0), "x"))
+    elif ext_impl.op == "lstm_cell":
+        h = torch.empty(0, 2**62)  # 4 H wraps to 0: the (0, I) weights must not match it
+        refused.append((lambda: _C.lstm_cell(torch.empty(0, 3), h, h, torch.empty(0, 3), torch.empty(0, 2**62),
+                                             torch.empty(0), torch.empty(0)), "h"))
+    elif ext_impl.op == "convlstm_cell":
+        h = torch.empty(0, 2**62, 1, 1)
+        refused.append((lambda: _C.convlstm_cell(torch.empty(0, 1, 1, 1), h, h, torch.empty(0, 1, 3, 3),
+                                                 torch.empty(0)), "h"))
+    for call, name in refused:
+        with pytest.raises(ValueError, match=rf"\b{name}\b"):
+            call()
+
+
+test_regression_ext_entry_point_int64_extremes.__test__ = CHILD_BACKEND == "ext"
 
 
 # -- the native backends, each in a child process --------------------------------

@@ -319,5 +319,6 @@ def test_ext_checks_its_own_arguments(impl):
     for args, error, pattern in bad:
         with pytest.raises(error, match=pattern):
             stream(*args)
-    with pytest.raises(ValueError, match=r"threads must be >= 0"):
-        stream(x, weights, biases, dilations, threads=-1)
+    for threads in (-1, 2**31):  # OpenMP takes an int
+        with pytest.raises(ValueError, match=r"threads must lie in \[0, 2\^31 - 1\]"):
+            stream(x, weights, biases, dilations, threads=threads)

@@ -15,7 +15,7 @@ at::Tensor box_iou(const at::Tensor& boxes1, const at::Tensor& boxes2) {
   TORCH_CHECK_VALUE(boxes2.size(1) == 4, "boxes2 must have shape (M, 4); got ", boxes2.sizes());
   check_like(boxes2, "boxes2", boxes1, "boxes1");
   const int64_t n = boxes1.size(0), m = boxes2.size(0);
-  at::Tensor out = empty_output({n, m}, boxes1.options());
+  at::Tensor out = empty_output({n, m}, boxes1.options(), "boxes1 and boxes2");
   AT_DISPATCH_FLOATING_TYPES(boxes1.scalar_type(), "box_iou", [&] {
     const scalar_t* a = boxes1.data_ptr<scalar_t>();
     const scalar_t* b = boxes2.data_ptr<scalar_t>();

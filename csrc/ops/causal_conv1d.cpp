@@ -44,6 +44,7 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& weight, const st
   TORCH_CHECK_VALUE(k == 1 || dilation <= (std::numeric_limits<int64_t>::max() / 4) / (k - 1),
                     "dilation must keep (k-1) * dilation below 2^61; got dilation ", dilation, " with k = ", k);
 
+  checked_numel({n, cout, length}, x.element_size(), "x and weight");
   at::Tensor y = at::empty({n, cout, length}, x.options());
   if (length == 0) return y;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "causal_conv1d", [&] {
@@ -68,6 +69,10 @@ double causal_conv1d_cpu_flops(int64_t n, int64_t cin, int64_t cout, int64_t k, 
                                bool bias, const std::string& dtype) {
   TORCH_CHECK_VALUE(dtype == "float32" || dtype == "float64", "dtype must be 'float32' or 'float64'; got '", dtype,
                     "'");
+  TORCH_CHECK_VALUE(n >= 0 && cin >= 0 && cout >= 0 && k >= 1 && length >= 0,
+                    "n, cin, cout and length must be >= 0 and k >= 1; got ", n, ", ", cin, ", ", cout, ", ", length,
+                    " and ", k);
+  TORCH_CHECK_VALUE(dilation >= 1, "dilation must be >= 1; got ", dilation);
   return dtype == "float32" ? causal_conv1d_cpu_flops<float>(n, cin, cout, k, length, dilation, bias)
                             : causal_conv1d_cpu_flops<double>(n, cin, cout, k, length, dilation, bias);
 }

@@ -37,6 +37,8 @@ constexpr int64_t kCudaColumnBudgetBytes = int64_t(256) << 20;
 constexpr int64_t kWinogradMinChannels = 32;
 constexpr int64_t kWinogradSmallMinChannels = 4;
 constexpr int64_t kWinogradMinPixels = 1024;
+// Padded input sizes (H + 2 ph, W + 2 pw) stay below this, as the spec says.
+constexpr int64_t kMaxPaddedSize = int64_t(1) << 62;
 
 std::pair<int64_t, int64_t> check_pair(const std::vector<int64_t>& value, const char* name, int64_t minimum) {
   TORCH_CHECK_VALUE(value.size() == 2, name, " must be a pair (h, w); got ", value.size(), " values");
@@ -79,21 +81,37 @@ Conv2dPlan plan_conv2d(at::IntArrayRef x_sizes, at::IntArrayRef weight_sizes, co
   TORCH_CHECK_VALUE(cin_per_group * groups == cin, "weight must have Cin / groups = ", cin / groups,
                     " input channels (x has Cin = ", cin, ", groups = ", groups, "); got weight of shape ",
                     weight_sizes);
+  // Every extent the kernels form is a sum of at most two of the padded
+  // size, a stride no larger (see below) and products bounded by them, so a
+  // padded size below 2^62 keeps all of them in int64.
+  const int64_t padded_h = checked_add(height, checked_mul(2, pad_h, "padding"), "padding");
+  const int64_t padded_w = checked_add(width, checked_mul(2, pad_w, "padding"), "padding");
+  TORCH_CHECK_VALUE(padded_h < kMaxPaddedSize && padded_w < kMaxPaddedSize,
+                    "padding must keep the padded input x below 2^62; got ", padded_h, " x ", padded_w,
+                    " (padding (", pad_h, ", ", pad_w, "))");
+  // The dilated extent d (k - 1) + 1 is formed only once it is known to fit
+  // the padded size (a dilation near 2^63 would wrap it negative).
+  const auto extent_fits = [](int64_t dilation, int64_t kernel, int64_t padded) {
+    return kernel == 1 || dilation <= (padded - 1) / (kernel - 1);
+  };
+  TORCH_CHECK_VALUE(extent_fits(dilation_h, kernel_h, padded_h) && extent_fits(dilation_w, kernel_w, padded_w),
+                    "weight's kernel (dilated extent ", double(dilation_h) * double(kernel_h - 1) + 1, " x ",
+                    double(dilation_w) * double(kernel_w - 1) + 1, ") is larger than the padded input x (", padded_h,
+                    " x ", padded_w, "); increase padding or shrink the kernel or its dilation");
   const int64_t extent_h = dilation_h * (kernel_h - 1) + 1, extent_w = dilation_w * (kernel_w - 1) + 1;
-  const int64_t padded_h = height + 2 * pad_h, padded_w = width + 2 * pad_w;
-  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, "weight's kernel (dilated extent ", extent_h,
-                    " x ", extent_w, ") is larger than the padded input x (", padded_h, " x ", padded_w,
-                    "); increase padding or shrink the kernel");
 
   // A stride past the padded input leaves one output row (column) whose taps
   // do not depend on it: the geometry takes the smallest stride that gives
   // the same output, so no kernel multiplies or sizes buffers by a stride of
   // 2^62 (the direct kernel's polyphase copy has stride_h * stride_w planes).
+  // Likewise a one-tap axis reads nothing at its dilation: 1 gives the same.
   const int64_t step_h = std::min(stride_h, padded_h - extent_h + 1);
   const int64_t step_w = std::min(stride_w, padded_w - extent_w + 1);
   const Conv2dGeometry g{cin,    height, width,  kernel_h,   kernel_w,
-                         step_h, step_w, pad_h,  pad_w,      dilation_h,
-                         dilation_w, (padded_h - extent_h) / step_h + 1, (padded_w - extent_w) / step_w + 1};
+                         step_h, step_w, pad_h,  pad_w,      kernel_h == 1 ? 1 : dilation_h,
+                         kernel_w == 1 ? 1 : dilation_w, (padded_h - extent_h) / step_h + 1,
+                         (padded_w - extent_w) / step_w + 1};
+  checked_numel({n, cout, g.out_h, g.out_w}, element_size, "padding and stride");
 
   // The direct kernel copies each tile's input as step_h * step_w polyphase
   // planes; with more phases than kernel taps that copy outgrows im2col's
@@ -168,7 +186,7 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
     TORCH_CHECK_VALUE(bias->size(0) == cout, "bias must have shape (", cout, "); got ", bias->sizes());
   const int64_t out_pixels = geometry.out_h * geometry.out_w;
   const int64_t cout_per_group = cout / groups;
-  at::Tensor y = empty_output({n, cout, geometry.out_h, geometry.out_w}, x.options());
+  at::Tensor y = empty_output({n, cout, geometry.out_h, geometry.out_w}, x.options(), "padding and stride");
 
   if (x.is_cuda()) {
 #ifdef WITH_CUDA
@@ -176,9 +194,12 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::opti
                       "' runs on the CPU only; CUDA uses im2col");
     c10::cuda::CUDAGuard guard(x.device());
     const int64_t cin = geometry.channels, patch = weight.size(1) * geometry.kernel_h * geometry.kernel_w;
-    const int64_t image_col_bytes = cin * geometry.kernel_h * geometry.kernel_w * out_pixels * x.element_size();
+    const int64_t image_col_bytes =
+        checked_numel({cin * geometry.kernel_h * geometry.kernel_w, out_pixels}, x.element_size(),
+                      "padding and stride (the im2col buffer)") *
+        x.element_size();
     const int64_t step = std::clamp<int64_t>(kCudaColumnBudgetBytes / image_col_bytes, 1, n);
-    at::Tensor col = empty_output({step * groups, patch, out_pixels}, x.options());
+    at::Tensor col = empty_output({step * groups, patch, out_pixels}, x.options(), "padding and stride");
     // Batch entry (image, group) multiplies by group's weights: the (groups,
     // Cout / groups, K) weights repeated per image of the chunk (a small copy).
     const at::Tensor weights = weight.view({1, groups, cout_per_group, patch})

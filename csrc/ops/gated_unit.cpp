@@ -15,7 +15,7 @@ at::Tensor gated_unit(const at::Tensor& x, const std::string& kind) {
   TORCH_CHECK_VALUE(kind == "tanh" || kind == "glu", "kind must be 'tanh' or 'glu'; got '", kind, "'");
   const GateKind gate_kind = kind == "tanh" ? GateKind::kTanh : GateKind::kGlu;
   const int64_t n = x.size(0), c = x.size(1) / 2, l = x.size(2);
-  at::Tensor out = empty_output({n, c, l}, x.options());
+  at::Tensor out = empty_output({n, c, l}, x.options(), "x");
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gated_unit", [&] {
     if (x.is_cuda()) {
 #ifdef WITH_CUDA

@@ -6,6 +6,8 @@
 #include <map>
 #include <mutex>
 
+#include "ops/checks.h"
+
 namespace kernel_arena {
 namespace {
 
@@ -52,10 +54,8 @@ void* acquire(size_t bytes, size_t& capacity) {
 
 }  // namespace
 
-at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  int64_t numel = 1;
-  for (int64_t s : sizes) numel *= s;
-  const size_t bytes = size_t(numel) * options.dtype().itemsize();
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options, const char* what) {
+  const size_t bytes = size_t(checked_numel(sizes, options.dtype().itemsize(), what)) * options.dtype().itemsize();
   if (!options.device().is_cpu() || bytes < kMinPooledBytes) return at::empty(sizes, options);
   size_t capacity = 0;
   void* block = acquire(bytes, capacity);

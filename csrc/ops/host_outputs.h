@@ -12,8 +12,10 @@
 
 namespace kernel_arena {
 
-// at::empty(sizes, options) for CPU tensors, from the pool when large.
-at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options);
+// at::empty(sizes, options) for CPU tensors, from the pool when large; a
+// ValueError naming `what` (the arguments that set the sizes) where the
+// tensor's bytes would pass int64.
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options, const char* what);
 
 // Bytes the pool holds for reuse right now (for tests).
 int64_t pooled_output_bytes();

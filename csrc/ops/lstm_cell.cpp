@@ -71,15 +71,17 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tens
   check_like(b_ih, "b_ih", x, "x");
   check_like(b_hh, "b_hh", x, "x");
   const int64_t batch = x.size(0), input_size = x.size(1), hidden = h.size(1);
+  // An empty h may claim any H: 4 H is checked before it is compared.
+  const int64_t gate_rows = checked_mul(4, hidden, "h");
   TORCH_CHECK_VALUE(h.size(0) == batch, "h must have the batch of x (B = ", batch, "); got shape ", h.sizes());
   TORCH_CHECK_VALUE(c.sizes() == h.sizes(), "c must have the shape of h, ", h.sizes(), "; got ", c.sizes());
-  TORCH_CHECK_VALUE(w_ih.size(0) == 4 * hidden && w_ih.size(1) == input_size, "w_ih must have shape (4*H, I) = (",
-                    4 * hidden, ", ", input_size, "); got ", w_ih.sizes());
-  TORCH_CHECK_VALUE(w_hh.size(0) == 4 * hidden && w_hh.size(1) == hidden, "w_hh must have shape (4*H, H) = (",
-                    4 * hidden, ", ", hidden, "); got ", w_hh.sizes());
-  TORCH_CHECK_VALUE(b_ih.size(0) == 4 * hidden, "b_ih must have shape (4*H,) = (", 4 * hidden, ",); got ",
+  TORCH_CHECK_VALUE(w_ih.size(0) == gate_rows && w_ih.size(1) == input_size, "w_ih must have shape (4*H, I) = (",
+                    gate_rows, ", ", input_size, "); got ", w_ih.sizes());
+  TORCH_CHECK_VALUE(w_hh.size(0) == gate_rows && w_hh.size(1) == hidden, "w_hh must have shape (4*H, H) = (",
+                    gate_rows, ", ", hidden, "); got ", w_hh.sizes());
+  TORCH_CHECK_VALUE(b_ih.size(0) == gate_rows, "b_ih must have shape (4*H,) = (", gate_rows, ",); got ",
                     b_ih.sizes());
-  TORCH_CHECK_VALUE(b_hh.size(0) == 4 * hidden, "b_hh must have shape (4*H,) = (", 4 * hidden, ",); got ",
+  TORCH_CHECK_VALUE(b_hh.size(0) == gate_rows, "b_hh must have shape (4*H,) = (", gate_rows, ",); got ",
                     b_hh.sizes());
 
   at::Tensor h_next = at::empty({batch, hidden}, x.options());

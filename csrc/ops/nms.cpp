@@ -3,6 +3,7 @@
 #include "ops/nms.h"
 
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "ops/checks.h"
@@ -51,6 +52,9 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
       no_cuda_build("nms");
 #endif
     } else {
+      // The CPU sweep numbers kept boxes with int32 slots (its grid's lists).
+      TORCH_CHECK_VALUE(n <= std::numeric_limits<int32_t>::max(), "boxes: nms on the CPU takes at most 2^31 - 1 "
+                        "boxes; got ", n);
       at::Tensor slots = at::empty({n}, order.options());
       const int64_t count = nms_cpu_launch<scalar_t>(b.data_ptr<scalar_t>(), order.data_ptr<int64_t>(), n,
                                                      threshold, slots.data_ptr<int64_t>());

@@ -3,6 +3,7 @@
 #include "ops/wavenet_stream.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "ops/checks.h"
@@ -18,17 +19,21 @@ at::Tensor wavenet_stream(const at::Tensor& x, const at::Tensor& weights, const 
   check_like(weights, "weights", x, "x");
   check_like(biases, "biases", x, "x");
   const int64_t n = x.size(0), channels = x.size(1), steps = x.size(2), layers = weights.size(0);
+  // An empty x may claim any C: 2 C is checked before it is compared.
+  const int64_t gate_channels = checked_mul(2, channels, "x");
   TORCH_CHECK_VALUE(n >= 1 && channels >= 1, "x must have at least one sample and one channel; got shape ",
                     x.sizes());
-  TORCH_CHECK_VALUE(weights.size(1) == 2 * channels && weights.size(2) == channels && weights.size(3) == 2,
-                    "weights must have shape (layers, 2C, C, 2) = (layers, ", 2 * channels, ", ", channels,
+  TORCH_CHECK_VALUE(weights.size(1) == gate_channels && weights.size(2) == channels && weights.size(3) == 2,
+                    "weights must have shape (layers, 2C, C, 2) = (layers, ", gate_channels, ", ", channels,
                     ", 2) for x with C = ", channels, "; got ", weights.sizes());
-  TORCH_CHECK_VALUE(biases.size(0) == layers && biases.size(1) == 2 * channels, "biases must have shape (", layers,
-                    ", ", 2 * channels, "); got ", biases.sizes());
+  TORCH_CHECK_VALUE(biases.size(0) == layers && biases.size(1) == gate_channels, "biases must have shape (", layers,
+                    ", ", gate_channels, "); got ", biases.sizes());
   TORCH_CHECK_VALUE(int64_t(dilations.size()) == layers, "dilations must have one entry per layer: weights has ",
                     layers, " layers, dilations has ", dilations.size());
   for (const int64_t d : dilations) TORCH_CHECK_VALUE(d >= 1, "dilations must all be >= 1; got ", d);
-  TORCH_CHECK_VALUE(threads >= 0, "threads must be >= 0 (0: chosen by the extension); got ", threads);
+  // OpenMP takes an int; more threads than layers are never started.
+  TORCH_CHECK_VALUE(threads >= 0 && threads <= std::numeric_limits<int>::max(),
+                    "threads must lie in [0, 2^31 - 1] (0: chosen by the extension); got ", threads);
 
   at::Tensor y = at::empty_like(x);
   if (steps == 0) return y;
@@ -44,7 +49,8 @@ at::Tensor wavenet_stream(const at::Tensor& x, const at::Tensor& weights, const 
                         wavenet_stream_cuda_max_shared_bytes() / (4 * int64_t(sizeof(scalar_t))),
                         " channels in ", x.scalar_type(), "; got C = ", channels);
       int64_t ring_size = 0;
-      for (const int64_t d : dilations) ring_size += wavenet_queue_capacity(d, steps) * channels;
+      for (const int64_t d : dilations)
+        ring_size = checked_add(ring_size, checked_mul(wavenet_queue_capacity(d, steps), channels, "x"), "x");
       // (layers, 2C inputs, 2C rows): input tap * C + i, rows consecutive for coalesced loads.
       const at::Tensor packed = weights.permute({0, 3, 2, 1}).contiguous();
       const at::Tensor device_dilations =

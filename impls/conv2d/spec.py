@@ -12,6 +12,11 @@ from impls.registry import Case, OpSpec, register_spec
 DTYPES = ("float32", "float64")
 
 
+# Padded input sizes (H + 2 ph, W + 2 pw) must stay below this: the native
+# kernels add a stride to them in int64.
+MAX_PADDED_SIZE = 2**62
+
+
 def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length along one spatial axis (PyTorch's formula)."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
@@ -71,6 +76,8 @@ class Conv2dSpec(OpSpec):
     where xpad is x zero-padded by (ph, pw): PyTorch's cross-correlation.
     A dilated kernel extent dh (kh - 1) + 1 larger than the padded height
     H + 2 ph (or the same for widths) is rejected; equal gives Ho = 1.
+    The padded sizes must stay below 2**62 and y's bytes below 2**63 (the
+    kernels' int64 arithmetic): a ValueError naming padding otherwise.
     A stride past the padded input is valid (one output row or column,
     whatever the stride), as is any dilation of a one-tap axis (it reads
     nothing else): validate passes on min(stride, H + 2 ph - extent + 1),
@@ -134,14 +141,20 @@ class Conv2dSpec(OpSpec):
             checks.shape_is("bias", bias, (cout,))
         extent = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
         padded = (h + 2 * padding[0], w + 2 * padding[1])
+        if max(padded) >= MAX_PADDED_SIZE:
+            raise ValueError(f"padding must keep the padded input x below 2^62; got {padded[0]} x {padded[1]} "
+                             f"(padding {padding})")
         if extent[0] > padded[0] or extent[1] > padded[1]:
             raise ValueError(
                 f"weight's kernel (dilated extent {extent[0]} x {extent[1]}) is larger than the padded input x "
-                f"({padded[0]} x {padded[1]}); increase padding or shrink the kernel"
+                f"({padded[0]} x {padded[1]}); increase padding or shrink the kernel or its dilation"
             )
         kernel = (kh, kw)
         stride = tuple(min(stride[a], padded[a] - extent[a] + 1) for a in (0, 1))
         dilation = tuple(dilation[a] if kernel[a] > 1 else 1 for a in (0, 1))
+        shape = self._output_shape(x, weight, stride, padding, dilation)
+        if math.prod(shape) * x.itemsize >= 2**63:
+            raise ValueError(f"padding and stride ask for an output of shape {shape}, more than 2^63 bytes")
         return {"x": x, "weight": weight, "bias": bias, "stride": stride, "padding": padding,
                 "dilation": dilation, "groups": groups}
 

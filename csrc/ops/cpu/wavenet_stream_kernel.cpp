@@ -28,7 +28,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "ops/cpu/direct_block.h"
@@ -266,7 +268,24 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
   }
   const Layout<T> g = layout_of<T>(channels);
   int stages = int(std::min<int64_t>(threads > 0 ? threads : omp_get_max_threads(), layers));
-  if (threads == 0 && n * layers * 4 * channels * channels < kPipelineMinWork) stages = 1;
+  if (threads == 0 && double(n) * double(layers) * 4.0 * double(channels) * double(channels) < kPipelineMinWork)
+    stages = 1;
+
+  // Storage for the rings of any team: a hand-over layer's capacity (above
+  // its reach) at most doubles past reach + kSlack + 1, so 2 (capacity +
+  // kSlack) bounds it. Sized with checked arithmetic and allocated here,
+  // outside the parallel region, where an exception still reaches the caller.
+  int64_t ring_bound = 0;
+  bool overflow = false;
+  for (int64_t l = 0; l < layers; ++l) {
+    int64_t slots = 0;
+    overflow |= __builtin_mul_overflow(2 * (wavenet_queue_capacity(dilations[l], steps) + kSlack), channels, &slots);
+    overflow |= __builtin_add_overflow(ring_bound, slots, &ring_bound);
+  }
+  overflow |= __builtin_mul_overflow(ring_bound, n, &ring_bound);
+  if (overflow || ring_bound > std::numeric_limits<int64_t>::max() / int64_t(sizeof(T)))
+    throw std::invalid_argument("x and dilations: wavenet_stream's queues would pass 2^63 bytes");
+  T* const ring_storage = thread_scratch<T, 6>(ring_bound);
 
   // Rings, per sample: layer l's holds capacity[l] slots of C values. A layer
   // that starts a stage gets kSlack more slots (see run_stage), decided once
@@ -288,7 +307,7 @@ void wavenet_stream_cpu_launch(const T* x, const T* weights, const T* biases, co
       ring_offset[l + 1] = ring_offset[l] + capacity[l] * channels;
     }
     // Any content: a slot is read only after it is written.
-    T* rings = thread_scratch<T, 6>(n * ring_offset[layers]);
+    T* rings = ring_storage;
     for (int64_t s = 0; s < n; ++s)
       streams[s] = {x + s * channels * steps, y + s * channels * steps, channels, steps, layers, dilations,
                     capacity.data(), ring_offset.data(), rings + s * ring_offset[layers]};
