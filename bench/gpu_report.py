@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import report as _report
+from bench import report_common as common
 
 NO_GPU = (
     "No GPU run in these stores: run <code>nox -s bench</code> on a machine with a CUDA device and merge its "
@@ -209,7 +209,7 @@ def _peaks_text(runs: list[dict]) -> list[str]:
         gpu_peaks = (run.get("peaks") or {}).get("gpu")
         if gpu_peaks:
             lines.append(
-                f"{gpu_peaks.get('device') or _report.machine_label(run, 'cuda')} (run {run['run_id']}): "
+                f"{gpu_peaks.get('device') or common.machine_label(run, 'cuda')} (run {run['run_id']}): "
                 f"{gpu_peaks['gemm_gflops'] / 1e3:.3g} TFLOP/s dense float32 GEMM (TF32 off), "
                 f"{gpu_peaks['bandwidth_gbps']:.4g} GB/s device-memory copy"
             )
@@ -229,8 +229,8 @@ def _crossover_rows(found: list[dict], op: str | None = None) -> list[list[str]]
                 item["gpu_device"],
                 item["kernel"].text,
                 item["end_to_end"].text,
-                f"{largest['case']}: {_report.fmt_num(largest['speedup_kernel'], 3, '×')} kernel, "
-                f"{_report.fmt_num(largest['speedup_end_to_end'], 3, '×') or '-'} end to end",
+                f"{largest['case']}: {common.fmt_num(largest['speedup_kernel'], 3, '×')} kernel, "
+                f"{common.fmt_num(largest['speedup_end_to_end'], 3, '×') or '-'} end to end",
             ]
         )
     return rows
@@ -248,7 +248,7 @@ CROSSOVER_HEADERS = [
 
 
 def _case_rows(table: pd.DataFrame) -> list[list[str]]:
-    fmt, num = _report.fmt_time, _report.fmt_num
+    fmt, num = common.fmt_time, common.fmt_num
     return [
         [
             r["case"],
@@ -348,8 +348,8 @@ def plot(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
                         markersize=4,
                         label=f"{impl} on {device}: end to end",
                     )
-            _report.size_axes(ax, f"{op} {family}".strip() + f" ({dtype}): CPU against GPU")
-        names.append(_report.save_figure(fig, out_dir, f"{op}-cpu-vs-gpu-{dtype}.png"))
+            common.size_axes(ax, f"{op} {family}".strip() + f" ({dtype}): CPU against GPU")
+        names.append(common.save_figure(fig, out_dir, f"{op}-cpu-vs-gpu-{dtype}.png"))
     return names
 
 
@@ -386,12 +386,12 @@ def write_page(frame: pd.DataFrame, op: str, runs: list[dict], out_dir: Path, na
             "copying the inputs to the device (h2d) + copying the result back (d2h), each timed apart. "
             "Speedup: best CPU time ÷ GPU time.</p>",
             "<h2>Where the GPU starts to win</h2>",
-            _report._html_table(CROSSOVER_HEADERS, _crossover_rows(crossovers(table))),
+            common.html_table(CROSSOVER_HEADERS, _crossover_rows(crossovers(table))),
             "<h2>Time against problem size</h2>",
         ]
         images = plot(table, op, out_dir / "plots")
         body += [f"<p><img src='plots/{n}' alt='{op}: CPU against GPU, time against problem size'></p>" for n in images]
-        body += ["<h2>Per case</h2>", _report._html_table(CASE_HEADERS, _case_rows(table)), "<h2>GPU</h2>"]
+        body += ["<h2>Per case</h2>", common.html_table(CASE_HEADERS, _case_rows(table)), "<h2>GPU</h2>"]
         body += [f"<p>{html.escape(d)}</p>" for d in devices]
         body += [f"<p>Peaks: {html.escape(line)}</p>" for line in _peaks_text(gpu_runs)]
         csv = out_dir / f"{op}-cpu-vs-gpu.csv"
@@ -399,7 +399,7 @@ def write_page(frame: pd.DataFrame, op: str, runs: list[dict], out_dir: Path, na
         written += [csv, *(out_dir / "plots" / n for n in images)]
     body.append(f"<p><a href='{op}.html'>every measurement of {html.escape(op)}</a></p>")
     page = out_dir / page_name(op)
-    page.write_text(_report._page(f"{op}: CPU against GPU — Kernel Arena", "\n".join(body), nav))
+    page.write_text(common.html_page(f"{op}: CPU against GPU — Kernel Arena", "\n".join(body), nav))
     return [page, *written]
 
 
@@ -416,7 +416,7 @@ def index_section(frame: pd.DataFrame, ops: list[str]) -> str:
         if not found:
             missing.append(op)
     links = ", ".join(f"<a href='{page_name(op)}'>{html.escape(op)}</a>" for op in ops)
-    parts += [f"<p>Pages: {links}.</p>", _report._html_table(["op", *CROSSOVER_HEADERS], rows)]
+    parts += [f"<p>Pages: {links}.</p>", common.html_table(["op", *CROSSOVER_HEADERS], rows)]
     if missing:
         parts.append(
             f"<p class='note'>No CPU-and-GPU comparison for {html.escape(', '.join(missing))}: "

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.peaks import fraction_of_peak, peaks_for
+from bench.report_common import CSS, fmt_num, fmt_time, html_page, html_table, machine_label, save_figure, size_axes
 from bench.store import FAILURES, Store
 
 STATUS_LABEL = {
@@ -134,14 +135,6 @@ def _flops_are_work(op: str) -> bool:
         return True
 
 
-def machine_label(run: dict, device: str = "cpu") -> str:
-    machine = run.get("machine") or {}
-    gpus = [g for g in machine.get("gpus") or [] if "name" in g]
-    if device == "cuda" and gpus:
-        return next((g for g in gpus if g.get("current")), gpus[0])["name"]
-    return f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)"
-
-
 def _speedups(frame: pd.DataFrame, torch_column: str = "median_s", own_column: str = "median_s") -> pd.Series:
     """torch's median / this median, on the same case, dtype and device.
     With quartile columns, the ends of the speedup's spread: torch's first
@@ -156,21 +149,6 @@ def _speedups(frame: pd.DataFrame, torch_column: str = "median_s", own_column: s
 
 
 # -- formatting ------------------------------------------------------------------
-def fmt_time(seconds) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return ""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def fmt_num(value, digits=3, suffix="") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{value:.{digits}g}{suffix}"
-
-
 def cell_text(row) -> str:
     """What a table cell says: the time if it was measured, else the status."""
     if row["status"] == "ok":
@@ -340,26 +318,6 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
     return names
 
 
-def size_axes(ax, title: str) -> None:
-    """Log-log time against problem size, as every size plot draws it."""
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("problem size")
-    ax.set_ylabel("median time per call [s]")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-
-
-def save_figure(fig, out_dir: Path, name: str) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(out_dir / name, dpi=72)
-    plt.close(fig)
-    return name
-
-
 def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict]) -> list[str]:
     """GFLOP/s against arithmetic intensity (FLOPs per byte), under the roof
     min(GEMM peak, intensity x bandwidth) of each machine measured: DRAM's
@@ -510,52 +468,6 @@ def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
 
 
 # -- HTML --------------------------------------------------------------------------
-CSS = """
-body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto; max-width: 1200px;
-       color: #1d2733; padding: 0 1em; }
-h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #dde3ea; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .86em; display: block; overflow-x: auto;
-        max-width: 100%; }
-th, td { border: 1px solid #dde3ea; padding: .25em .55em; text-align: right; vertical-align: top; }
-td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 12em; }
-th { background: #f3f6f9; } td.l, th.l { text-align: left; }
-.ok { color: #176b2c; } .mismatch, .error, .crashed, .timeout { color: #fff; background: #b3261e; font-weight: 600; }
-.over_budget { color: #7a5200; background: #fff4d6; } .unavailable { color: #77808a; background: #f4f4f4; }
-.best { font-weight: 700; background: #e7f6ea; }
-.note { color: #56606b; font-size: .85em; } img { max-width: 100%; border: 1px solid #eef1f4; }
-nav a { margin-right: 1em; } code { background: #f3f6f9; padding: 0 .2em; }
-.badge { display: inline-block; border-radius: .8em; padding: 0 .55em; margin: .1em .15em; font-size: .8em;
-         white-space: nowrap; }
-.badge.ok { background: #e7f6ea; } .badge.mismatch, .badge.error, .badge.crashed, .badge.timeout {
-         background: #b3261e; color: #fff; }
-.badge.over_budget { background: #fff4d6; } .badge.unavailable { background: #eceff2; color: #56606b; }
-.crashed, .timeout { color: #fff; background: #b3261e; font-weight: 600; }
-table.grid td { text-align: left; } .winner { font-weight: 700; } .speedup { color: #176b2c; font-weight: 600; }
-.nogpu { color: #56606b; background: #f4f4f4; border-left: 3px solid #b9c2cc; padding: .5em .8em; }
-"""
-
-
-def _page(title: str, body: str, nav: str) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
-        f"<link rel='stylesheet' href='style.css'></head><body><nav>{nav}</nav>\n{body}\n</body></html>\n"
-    )
-
-
-def _html_table(headers: list[str], rows: list[list[str]], classes: list[list[str]] | None = None) -> str:
-    head = "".join(
-        f"<th class='l'>{html.escape(h)}</th>" if i < 4 else f"<th>{html.escape(h)}</th>" for i, h in enumerate(headers)
-    )
-    body = []
-    for r, row in enumerate(rows):
-        cells = []
-        for i, value in enumerate(row):
-            cls = classes[r][i] if classes else ""
-            cls = (cls + " l").strip() if i < 4 else cls
-            cells.append(f"<td class='{cls}'>{html.escape(str(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _allocator_text(env: dict) -> str:
@@ -592,7 +504,7 @@ def _runs_html(runs: list[dict]) -> str:
                 ", ".join(f"{k} {val}" for k, val in v.items() if val),
             ]
         )
-    return _html_table(headers, rows)
+    return html_table(headers, rows)
 
 
 def _badges(group: pd.DataFrame) -> str:
@@ -770,7 +682,7 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             "<p class='note'>Lines are medians; bands span the rounds' interquartile range.</p>",
             *(f"<p><img src='plots/{name}' alt='{op} time against problem size'></p>" for name in images),
             "<h2>Results</h2>",
-            _html_table(headers, rows, classes),
+            html_table(headers, rows, classes),
             _work_note(frame, op),
             _unavailable_note(frame, op),
             *(["<h2>Roofline</h2>"] if roofline else []),
@@ -778,12 +690,12 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             *(["<h2>History</h2>"] if history else []),
             *(f"<p><img src='plots/{name}' alt='{op} history across runs'></p>" for name in history),
             "<h2>Correctness matrix</h2>",
-            _html_table(m_headers, m_rows, m_classes),
+            html_table(m_headers, m_rows, m_classes),
             "<h2>Runs</h2>",
             _runs_html([r for r in runs if r["run_id"] in set(table["run_id"])]),
         ]
         page = out_dir / f"{op}.html"
-        page.write_text(_page(f"{op} — Kernel Arena", "\n".join(body), nav))
+        page.write_text(html_page(f"{op} — Kernel Arena", "\n".join(body), nav))
         (out_dir / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
         table.drop(columns=["family"]).to_csv(out_dir / f"{op}.csv", index=False)
         written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv"]
@@ -793,10 +705,10 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         s_headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
         index += [
             f"<h2><a href='{op}.html'>{html.escape(op)}</a></h2>",
-            _html_table(s_headers, _summary_rows(frame, op)),
+            html_table(s_headers, _summary_rows(frame, op)),
             _unavailable_note(frame, op),
             "<details><summary>correctness matrix</summary>",
-            _html_table(m_headers, m_rows, m_classes),
+            html_table(m_headers, m_rows, m_classes),
             "</details>",
         ]
     if not ops:
@@ -804,6 +716,6 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
     else:
         index.append(gpu_report.index_section(frame, ops))
     index += ["<h2>Runs and machines</h2>", _runs_html(runs)]
-    (out_dir / "index.html").write_text(_page("Kernel Arena report", "\n".join(index), nav))
+    (out_dir / "index.html").write_text(html_page("Kernel Arena report", "\n".join(index), nav))
     written += [out_dir / "index.html", out_dir / "style.css"]
     return written
