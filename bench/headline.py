@@ -17,7 +17,7 @@ import statistics
 import impls
 from bench import peaks as _peaks
 from bench import timer
-from bench.runner import BudgetExceeded, call_with_budget
+from bench.measure import BudgetExceeded, call_with_budget
 
 ROUND_TIME = 2e-3  # seconds per implementation per round: keeps the clock's cost out of µs calls
 

@@ -13,8 +13,8 @@ left the process in a bad state: a CUDA error is sticky).
 
 A worker makes each case's inputs itself from the seed -- the same arrays the
 parent made -- and reads the reference the parent computed once per case
-from a file; it then runs ``Runner._measure``, the checking and timing code
-of an in-process run, and sends the row back.  Nothing crosses the process
+from a file; it then runs ``CellMeasurer.measure_checked`` (bench/measure.py),
+the checking and timing code of an in-process run, and sends the row back.  Nothing crosses the process
 boundary inside the timed region: one request per cell, plus a note from the
 worker when the implementation's first call starts and ends, so that the
 parent knows which deadline applies.  A worker's start-up (fork, thread
@@ -49,6 +49,8 @@ import tempfile
 import time
 from multiprocessing.connection import wait
 from pathlib import Path
+
+from bench.measure import CellMeasurer, MeasureSettings, Progress, case_inputs, error_text
 
 START_METHOD = "forkserver"
 SETUP_LIMIT = 300.0  # seconds for a worker to start (imports, plugins) or to make a case's inputs
@@ -87,15 +89,10 @@ class WorkerPool:
     op, started on its first cell and replaced after a crash, a timeout or an
     error."""
 
-    def __init__(self, *, threads: int | None, plugins, budget: float, min_time: float, seed: int):
-        self.options = {
-            "threads": threads,
-            "plugins": [str(p) for p in plugins],
-            "budget": budget,
-            "min_time": min_time,
-            "seed": seed,
-        }
-        self.budget = budget
+    def __init__(self, *, threads: int | None, plugins, settings: MeasureSettings):
+        # Everything a worker needs, sent once when it starts.
+        self.options = {"threads": threads, "plugins": [str(p) for p in plugins], "settings": settings}
+        self.budget = settings.budget
         self.folder = Path(tempfile.mkdtemp(prefix="kernel-arena-"))
         self.startups: list[tuple[str, float]] = []  # (implementation, seconds its worker took to start)
         self._ctx = _context()
@@ -110,9 +107,7 @@ class WorkerPool:
         key = (case, dtype, seed)
         if key not in self._shared:
             if isinstance(data, Exception):
-                from bench.runner import _error_text
-
-                self._shared[key] = {"error": _error_text(data)}
+                self._shared[key] = {"error": error_text(data)}
             else:
                 path = self.folder / f"case-{len(self._shared)}.pickle"
                 with open(path, "wb") as f:
@@ -347,7 +342,7 @@ def _die_with_parent() -> None:
 
 
 class _Watched:
-    """The implementation as ``Runner._measure`` sees it, telling the parent
+    """The implementation as ``CellMeasurer.measure`` sees it, telling the parent
     when the implementation's own code is about to run (its inputs
     converted) and when its first call has returned (the output is being
     converted back).  The notes fall outside every timed region."""
@@ -391,8 +386,6 @@ class _Watched:
 
 
 def _shared_case(spec, case, dtype: str, seed: int, shared: dict):
-    from bench.runner import case_inputs
-
     if "error" in shared:
         return RuntimeError(shared["error"])
     with open(shared["path"], "rb") as f:
@@ -424,7 +417,6 @@ def serve(conn, options: dict) -> None:
         if options["threads"]:
             machine.preset_thread_env(options["threads"])  # as the runner did before its imports
         import impls
-        from bench.runner import RunConfig, Runner
 
         threads = machine.configure_threads(options["threads"]) if options["threads"] else None
         for path in options["plugins"]:
@@ -444,16 +436,11 @@ def serve(conn, options: dict) -> None:
                 f"{options['op']}/{options['name']}/{options['device']} is not registered in a worker process: "
                 "workers see built-in implementations and --plugin files only (or run with --in-process)"
             ) from None
-        config = RunConfig(budget=options["budget"], min_time=options["min_time"], seed=options["seed"])
-        runner = Runner(None, None, config)
+        measurer = CellMeasurer(options["settings"])
     except BaseException as exc:
-        from bench.runner import _error_text
-
-        conn.send(("failed", f"the worker could not start: {_error_text(exc)}"))
+        conn.send(("failed", f"the worker could not start: {error_text(exc)}"))
         return
     conn.send(("hello", {"pid": os.getpid(), "threads": threads}))
-
-    from bench.runner import _error_text
 
     while True:
         try:
@@ -463,23 +450,22 @@ def serve(conn, options: dict) -> None:
         if request is None:
             return
         try:
-            conn.send(("row", *_measure_request(runner, impl, conn, options, request)))
+            conn.send(("row", *_measure_request(measurer, impl, conn, request)))
         except BaseException as exc:  # SystemExit from a plugin included: that cell's error
-            conn.send(("failed", _error_text(exc)))
+            conn.send(("failed", error_text(exc)))
 
 
-def _measure_request(runner, impl, conn, options: dict, request: dict) -> tuple:
+def _measure_request(measurer: CellMeasurer, impl, conn, request: dict) -> tuple:
     """One cell, measured as an in-process run measures it: (row, progress)."""
-    from bench.runner import _Progress
-
     spec = impl.spec
     case = spec.case(request["case"])
-    dtype, seed = request["dtype"], options["seed"]
+    settings = measurer.settings
+    dtype, seed = request["dtype"], settings.seed
     key = (spec.name, impl.key, case.family)
-    runner._history[key] = request["progress"] or _Progress()
-    watched = _Watched(impl, conn, options["budget"], options["min_time"], seed)
+    measurer.history[key] = request["progress"] or Progress()
+    watched = _Watched(impl, conn, settings.budget, settings.min_time, seed)
     data = _shared_case(spec, case, dtype, seed, request["shared"])
-    row = runner._measure_checked(
+    row = measurer.measure_checked(
         spec, case, dtype, watched, data, lambda: _shared_case(spec, case, dtype, seed + 1, request["shared_next"])
     )
-    return row, runner._history.get(key)
+    return row, measurer.history.get(key)

@@ -17,7 +17,8 @@ import pytest
 
 import impls
 from bench import report, timer
-from bench.runner import BudgetExceeded, RunConfig, Runner, call_with_budget
+from bench.measure import BudgetExceeded, call_with_budget
+from bench.runner import RunConfig, Runner
 from bench.store import SCHEMA_VERSION, Store
 from impls import registry
 
@@ -317,13 +318,13 @@ def test_cli_reports_unknown_op_clearly(tmp_path):
 
 
 def test_budget_prediction_follows_the_power_law_of_smaller_cases():
-    from bench.runner import _Progress
+    from bench.measure import Progress
 
-    assert _Progress().predict(10) is None
-    assert _Progress(points=[(10, 1e-4)]).predict(1e6) is None  # overhead-bound: no extrapolation
-    assert _Progress(points=[(10, 1.0)]).predict(20) == pytest.approx(2.0)  # one point: linear
-    assert _Progress(points=[(100, 0.001), (1000, 0.1)]).predict(10_000) == pytest.approx(10.0)  # quadratic
-    assert _Progress(points=[(1, 1.0), (2, 100.0)]).predict(4) == pytest.approx(800.0)  # exponent clamped to 3
+    assert Progress().predict(10) is None
+    assert Progress(points=[(10, 1e-4)]).predict(1e6) is None  # overhead-bound: no extrapolation
+    assert Progress(points=[(10, 1.0)]).predict(20) == pytest.approx(2.0)  # one point: linear
+    assert Progress(points=[(100, 0.001), (1000, 0.1)]).predict(10_000) == pytest.approx(10.0)  # quadratic
+    assert Progress(points=[(1, 1.0), (2, 100.0)]).predict(4) == pytest.approx(800.0)  # exponent clamped to 3
 
 
 def test_fraction_of_peak_follows_the_roofline():
