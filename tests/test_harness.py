@@ -237,6 +237,14 @@ def test_unavailable_implementations_are_recorded_with_their_reason(tmp_path):
     assert rows and all(r["status"] == "unavailable" and r["error"] == "no CUDA device" for r in rows)
 
 
+def test_plan_gives_small_only_implementations_the_small_cases_only():
+    """Pure Python had spent its budget on every large case (over budget in
+    the reports); the plan now leaves it out of them, as the matrix does."""
+    plan = Runner(None, None, RunConfig(ops=["conv2d"], backends=["python", "numpy"])).plan()
+    backends = {case.name: {impl.backend for impl in chosen} for _, case, _, chosen in plan}
+    assert backends["small-asymmetric"] == {"python", "numpy"} and backends["resnet"] == {"numpy"}
+
+
 def test_report_is_written_from_a_real_run(tmp_path):
     config = RunConfig(ops=["box_iou", "nms"], backends=["numpy", "numba", "torch"], quick=True, min_time=0.01)
     threads = {"torch": 2, "env": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
