@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.store import DEFAULT_DB
+from bench.store import DEFAULT_DB, NotAStore
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             "export": _export,
         }
         return commands[args.command](args, threads)
-    except KeyError as exc:  # unknown op / run id: the message says which
+    except (KeyError, NotAStore) as exc:  # unknown op / run id, a --db that is no store: the message says which
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
 

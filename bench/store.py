@@ -167,15 +167,30 @@ def _retrying(write):
         pause = min(pause * 2, 1.0)
 
 
+class NotAStore(ValueError):
+    """A file given as a results store that is not one; it is left as it was."""
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30)
         self.db.row_factory = sqlite3.Row
+        try:
+            # Read before anything is written: SQLite refuses a file that is not
+            # a database here, at its first read of the header.
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise NotAStore(f"{self.path} is not a Kernel Arena results store ({exc})") from None
+        if version == 0 and tables:  # another program's database: never write our schema into it
+            self.db.close()
+            raise NotAStore(f"{self.path} is an SQLite database but not a Kernel Arena results store (its tables: "
+                            f"{', '.join(sorted(tables))})")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path} was written by a newer Kernel Arena (store schema {version}, this one reads "

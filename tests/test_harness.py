@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -323,6 +324,26 @@ def test_cli_plugin_runs_beside_builtins_and_shows_a_wrong_one_as_mismatch(tmp_p
 def test_cli_reports_unknown_op_clearly(tmp_path):
     result = _cli("run", "--op", "fft", "--db", str(tmp_path / "x.sqlite"))
     assert result.returncode == 2 and "unknown op 'fft'" in result.stderr
+
+
+def test_cli_refuses_a_file_that_is_not_a_store_and_leaves_it_as_it_was(tmp_path):
+    garbage = tmp_path / "x.sqlite"
+    garbage.write_bytes(b"garbage\n")
+    foreign = tmp_path / "other.sqlite"  # another program's SQLite database
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = {path: path.read_bytes() for path in (garbage, foreign)}
+    for path in (garbage, foreign):
+        for args in (["runs"], ["report", "--out", str(tmp_path / "out")], ["compare", "a", "b"], ["history"],
+                     ["run", "--op", "box_iou", "--backend", "numpy", "--quick", "--no-peaks"],
+                     ["run", "--resume", "r1"]):
+            result = _cli(*args, "--db", str(path))
+            assert result.returncode == 2, (args, result.stderr)
+            assert result.stderr.strip().splitlines()[-1] == result.stderr.strip().splitlines()[0], result.stderr
+            assert f"{path} is " in result.stderr and "not a Kernel Arena results store" in result.stderr
+            assert "Traceback" not in result.stderr
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite", "x.sqlite"]  # no -wal, -shm, report
 
 
 def test_budget_prediction_follows_the_power_law_of_smaller_cases():
