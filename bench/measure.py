@@ -273,7 +273,9 @@ class CellMeasurer:
         }
         if impl.device == "cuda":
             try:
-                result.update(self.transfers(impl, data["inputs"], output))
+                # Straight on the implementation where it is watched (a worker's
+                # notes to its parent): only the copies are timed.
+                result.update(self.transfers(getattr(impl, "unwatched", impl), data["inputs"], output))
             except Exception as exc:  # the kernel's figure stands; the transfers are missing, and say why
                 note = f"timing the transfers failed: {error_text(exc)}"
                 result["error"] = f"{result['error']}; {note}" if result["error"] else note

@@ -328,6 +328,32 @@ def test_event_timing_excludes_the_flush_between_calls():
     assert order == ["flush", "call"] * 4 + ["sync"]
 
 
+def test_a_worker_times_the_copies_without_its_notes_to_the_parent(fake_cuda_impl):
+    """In a worker each prepare/to_numpy of a watched implementation sends the
+    parent a phase note; the h2d/d2h rounds timed after the check had each
+    carried one (a pipe round trip inside every timed copy) and relabelled
+    the phase.  Only the first call and the check send notes now."""
+    from bench import worker
+    from bench.measure import CellMeasurer, MeasureSettings, case_inputs
+
+    class Pipe:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, message):
+            self.sent.append(message)
+
+    spec, pipe = impls.spec("box_iou"), Pipe()
+    case = spec.case("100x100")
+    inputs = case_inputs(spec, case, "float32", 0)
+    data = {"inputs": inputs, "reference": spec.reference(**inputs), "flops": 1.0, "bytes": 1.0, "throughput": None}
+    watched = worker._Watched(fake_cuda_impl, pipe, budget=10.0, min_time=0.01, seed=0)
+    with gpu.installed(FakeGpu()):
+        row = CellMeasurer(MeasureSettings(min_time=0.01)).measure(spec, case, "float32", watched, data)
+    assert row["status"] == "ok" and row["h2d_s"] > 0 and row["d2h_s"] > 0, row
+    assert [message[1] for message in pipe.sent] == ["the first call", "checking and timing"]
+
+
 def test_measure_takes_round_times_from_the_device_clock():
     wall = [0.0]
 
