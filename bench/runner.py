@@ -108,6 +108,7 @@ class Runner:
         done = 0
         rows = []
         pool = None if self.config.in_process else self._start_pool()
+        interrupted = True  # until the loop completes: Ctrl-C, SIGTERM, a harness bug
         try:
             current_op = None
             for spec, case, dtype, chosen in plan:
@@ -136,9 +137,10 @@ class Runner:
                     self.on_result(row, done, total)
                 if pool is not None:
                     pool.forget_case()
+            interrupted = False
         finally:
             if pool is not None:
-                pool.close()
+                pool.close(now=interrupted)  # interrupted: workers are killed, not waited for
                 self.worker_startups = pool.startups
         return rows
 

@@ -55,6 +55,7 @@ from bench.measure import CellMeasurer, MeasureSettings, Progress, case_inputs, 
 START_METHOD = "forkserver"
 SETUP_LIMIT = 300.0  # seconds for a worker to start (imports, plugins) or to make a case's inputs
 CHECK_ALLOWANCE = 30.0  # seconds for checking an output against the reference, on top of the timing budget
+EXIT_LIMIT = 5.0  # seconds the workers asked to exit are given, all together, before they are killed
 
 
 def grace(budget: float) -> float:
@@ -137,13 +138,22 @@ class WorkerPool:
             self._workers.pop(impl.key).end()
         return outcome
 
-    def close_workers(self) -> None:
-        while self._workers:
-            _, worker = self._workers.popitem()
-            worker.end()
+    def close_workers(self, *, now: bool = False) -> None:
+        """End every worker: all asked to exit at once and given EXIT_LIMIT
+        seconds together (one by one, idle workers exiting with torch loaded
+        had taken over 60 s on a busy machine), then killed; ``now`` (Ctrl-C,
+        SIGTERM) kills at once: a worker holds nothing not already sent."""
+        workers = list(self._workers.values())
+        self._workers.clear()
+        if not now:
+            for worker in workers:
+                worker.ask_to_exit()
+        deadline = time.monotonic() + (0.0 if now else EXIT_LIMIT)
+        for worker in workers:
+            worker.end(deadline)
 
-    def close(self) -> None:
-        self.close_workers()
+    def close(self, *, now: bool = False) -> None:
+        self.close_workers(now=now)
         self.forget_case()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -280,15 +290,22 @@ class _Worker:
         last = f"; it printed: {said[-1][:200]}" if said else ""
         return f" (at {Path(file).name}:{line} in {function}{last})"
 
-    def end(self) -> None:
-        """Stop the worker (politely, then not), and pass on what it printed."""
+    def ask_to_exit(self) -> None:
+        if self.process is not None and self.process.pid is not None and self.process.is_alive() and not self.busy:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+
+    def end(self, deadline: float | None = None) -> None:
+        """Stop the worker: asked (ask_to_exit) and waited for until
+        ``deadline`` (time.monotonic()), or EXIT_LIMIT from now; then killed.
+        What it printed is passed on."""
         if self.process is not None and self.process.pid is not None:
-            if self.process.is_alive() and not self.busy:
-                try:
-                    self.conn.send(None)
-                except OSError:
-                    pass
-                self.process.join(5)
+            if deadline is None:
+                self.ask_to_exit()
+                deadline = time.monotonic() + EXIT_LIMIT
+            self.process.join(max(0.0, deadline - time.monotonic()))
             if self.process.is_alive():
                 self.process.kill()
                 self.process.join(10)

@@ -422,12 +422,14 @@ def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_pa
     db = tmp_path / "r.sqlite"
     proc = _start("run", "--op", "nms", "--device", "cpu", "--min-time", "0.01", "--no-peaks", "--db", str(db))
     _wait_for_measurements(db, 3, proc)
+    # Within 5 s, whatever the machine is doing: the workers are killed, not
+    # waited for (one by one they had taken over 60 s to exit on a busy machine).
     if how == "SIGTERM":
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 128 + signal.SIGTERM
+        assert proc.wait(5) == 128 + signal.SIGTERM
     else:  # a terminal's Ctrl-C reaches the whole process group: workers and fork server leave it to the runner
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(60) in (-signal.SIGINT, 128 + signal.SIGINT, 1)
+        assert proc.wait(5) in (-signal.SIGINT, 128 + signal.SIGINT, 1)
         assert "KeyboardInterrupt" in proc.stderr.read()
     assert _wait_until_group_gone(proc.pid) == []
     store = Store(db)
