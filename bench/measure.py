@@ -53,6 +53,13 @@ def call_with_budget(fn: Callable[[], object], seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+def call_and_wait(impl, native):
+    """One call of the implementation, returned once its device has finished it."""
+    output = impl.call(native)
+    impl.synchronize()
+    return output
+
+
 def error_text(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
@@ -146,13 +153,7 @@ class CellMeasurer:
             return failed_row(row, "error", f"making the case with seed {seed} failed: {error_text(data)}")
         try:
             native = impl.prepare(data["inputs"])
-
-            def once():
-                out = impl.call(native)
-                impl.synchronize()
-                return out
-
-            output = call_with_budget(once, self.settings.budget)
+            output = call_with_budget(lambda: call_and_wait(impl, native), self.settings.budget)
         except BudgetExceeded as exc:
             history = self.history.setdefault((spec.name, impl.key, case.family), Progress())
             history.over_budget = f"{case.name}: seed {seed}: {exc}"
@@ -207,14 +208,8 @@ class CellMeasurer:
 
         try:
             native = impl.prepare(data["inputs"])
-
-            def once():
-                out = impl.call(native)
-                impl.synchronize()
-                return out
-
             start = timer.CLOCK()
-            output = call_with_budget(once, budget)
+            output = call_with_budget(lambda: call_and_wait(impl, native), budget)
             first_call = timer.CLOCK() - start
         except BudgetExceeded as exc:
             history.over_budget = f"{case.name}: {exc}"
