@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, report, lint.
+"""nox sessions: tests, fuzz, bench, report, lint.
 
 All sessions share one virtual environment (.nox/arena): torch alone is
 several GB, and installing it once per session would cost minutes each time.
@@ -82,6 +82,19 @@ def tests(session: nox.Session) -> None:
         python, "-m", "pytest", "tests/test_matrix.py", "tests/test_numba_cuda.py", "--backend", "numba_cuda",
         "--simulator", "-q", env={"NUMBA_ENABLE_CUDASIM": "1"}, external=True,
     )
+
+
+@nox.session(venv_backend="none")
+def fuzz(session: nox.Session) -> None:
+    """The input-safety properties (tests/test_properties.py) with Hypothesis's
+    "long" profile: ten times the examples of the tests session, drawn afresh
+    on every run rather than the same derandomized ones. Run it after changing
+    native code (csrc/, a Numba kernel) or an op's contract. A failure is kept
+    in .hypothesis/ and replayed first by the next run. Options after -- go to
+    pytest (--op, --backend, -x)."""
+    python = _python(session)
+    session.run(python, "-m", "pytest", "tests/test_properties.py", *session.posargs,
+                env={"HYPOTHESIS_PROFILE": "long"}, external=True)
 
 
 @nox.session(venv_backend="none")
