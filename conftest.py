@@ -4,6 +4,7 @@
 import os
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -49,11 +50,44 @@ def pytest_configure(config):
         # the default 5 ms GIL switch interval a barrier took ~20-40 ms; at
         # 0.1 ms, ~2-4 ms, which makes the simulated matrix several times faster.
         sys.setswitchinterval(1e-4)
+        _lock_simulated_shared_arrays()
 
     import impls
 
     for path in config.getoption("--plugin") or ():
         impls.load_plugin(path)
+
+
+def _lock_simulated_shared_arrays():
+    """Numba's simulator hands a block's threads one shared array per call
+    site by an unlocked get-or-create on a dict: two threads that both find
+    none each make their own, and every thread then reads uninitialised
+    values where the other half of the block wrote into the other array.  A
+    CI run's simulated conv2d GEMM once gave 25 outputs near 4e31 (not
+    reproduced since; the fast switch interval above widens that window).
+    The same lookup under a lock: the call site is still the caller's line."""
+    import threading
+
+    from numba.core import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    unlocked = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer, nothing to create
+            return unlocked(self, shape, dtype)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        site = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            if site not in self._allocations:
+                self._allocations[site] = np.empty(shape, dtype)
+            return self._allocations[site]
+
+    kernelapi.FakeCUDAShared.array = array
 
 
 def selected_implementations(config):
