@@ -36,6 +36,7 @@ DEFAULT_DB = Path("results") / "results.sqlite"
 STATUSES = ("ok", "mismatch", "error", "crashed", "timeout", "over_budget", "unavailable")
 FAILURES = ("mismatch", "error", "crashed", "timeout")  # a measurement that must never read as a time
 
+_TABLES = ("runs", "measurements")  # what _SCHEMA creates
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -185,10 +186,14 @@ class Store:
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise NotAStore(f"{self.path} is not a Kernel Arena results store ({exc})") from None
-        if version == 0 and tables:  # another program's database: never write our schema into it
+        # Tables of ours at version 0 are another process creating this store
+        # right now (the schema's statements commit one by one); any other
+        # table is another program's database: never write our schema into it.
+        foreign = {t for t in tables if t not in _TABLES and not t.startswith("sqlite_")}
+        if version == 0 and foreign:
             self.db.close()
             raise NotAStore(f"{self.path} is an SQLite database but not a Kernel Arena results store (its tables: "
-                            f"{', '.join(sorted(tables))})")
+                            f"{', '.join(sorted(foreign))})")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         if version > SCHEMA_VERSION:

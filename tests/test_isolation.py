@@ -505,6 +505,24 @@ store.finish_run(run_id)
 """
 
 
+def test_a_store_caught_in_creation_by_another_process_opens(tmp_path):
+    """Creating a store commits its tables one statement at a time before it
+    sets the schema version: a process opening the file in that moment sees
+    our tables at version 0, and must finish the store, not refuse it as
+    another program's database (as two runs started together onto one new
+    --db would)."""
+    import sqlite3
+
+    from bench import store as store_module
+
+    db = tmp_path / "new.sqlite"
+    with sqlite3.connect(db) as half_made:
+        half_made.executescript(store_module._SCHEMA)  # the tables, no user_version yet
+    Store(db).close()
+    with sqlite3.connect(db) as made:
+        assert made.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+
+
 def test_two_processes_writing_one_store_at_once_both_land_whole(tmp_path):
     db = tmp_path / "shared.sqlite"
     Store(db).close()
