@@ -44,7 +44,7 @@ def _python(session: nox.Session) -> str:
     if not deps_stamp.exists() or deps_stamp.read_text() != deps:
         session.run(*pip[:-1], "--quiet", *BUILD_REQUIREMENTS, external=True)
         # -v: the log shows every compiler call (nvcc for each .cu file).
-        session.run(*pip, "-v", "-e", ".[test,dev]", external=True)
+        session.run(*pip, "-v", "-e", ".[test,dev,cluster]", external=True)
         deps_stamp.write_text(deps)
         ext_stamp.write_text(ext)
     elif not ext_stamp.exists() or ext_stamp.read_text() != ext:

@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads",
         type=int,
-        default=os.cpu_count(),
-        help="threads for torch, Numba and BLAS/OpenMP alike (default: all cores)",
+        default=None,
+        help="threads for torch, Numba and BLAS/OpenMP alike (default: all cores; on a cluster, all of each node's)",
     )
     p.add_argument(
         "--budget",
@@ -98,6 +98,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the implementations in this process instead of one worker process each (for debugging: a "
         "crash or a hang then ends the run)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="measure on every node of a Ray cluster ('auto': the one `ray start` runs on this machine; "
+        "ray://HOST:PORT: a remote head), one cell at a time per node, into this store (needs kernel-arena[cluster])",
+    )
+    p.add_argument(
+        "--cpu-on-gpu-nodes",
+        action="store_true",
+        help="with --cluster: GPU nodes measure the cpu implementations too (by default only their cuda ones)",
     )
     p.add_argument(
         "--resume",
@@ -309,6 +320,8 @@ _RESUMED = (
     ("threads", "threads"),
     ("in_process", "in_process"),
     ("no_peaks", "no_peaks"),
+    ("cluster", "cluster"),
+    ("cpu_on_gpu_nodes", "cpu_on_gpu_nodes"),
 )
 
 
@@ -352,6 +365,7 @@ def _run(args, threads) -> int:
     import signal
 
     from bench import machine
+    from bench.cell import MeasureSettings
     from bench.runner import RunConfig, run_benchmarks
     from bench.store import RunBusy, Store
 
@@ -364,13 +378,19 @@ def _run(args, threads) -> int:
         names=args.impl,
         dtypes=tuple(args.dtype or ("float32",)),
         quick=args.quick,
-        budget=args.budget,
-        min_time=args.min_time if args.min_time is not None else (0.05 if args.quick else 0.2),
-        seed=args.seed,
-        l2_flush=not args.no_l2_flush,
+        settings=MeasureSettings(
+            budget=args.budget,
+            min_time=args.min_time if args.min_time is not None else (0.05 if args.quick else 0.2),
+            seed=args.seed,
+            l2_flush=not args.no_l2_flush,
+            # On a cluster each node uses all of its own cores unless --threads names a number.
+            threads=args.threads if args.cluster else threads,
+        ),
         in_process=args.in_process,
-        threads=threads,
         plugins=tuple(plugins),
+        cluster=args.cluster,
+        cpu_on_gpu_nodes=args.cpu_on_gpu_nodes,
+        node_peaks=bool(args.cluster) and not args.no_peaks,
     )
     config.selected_ops()  # fail early on an unknown op
     store = Store(args.db)
@@ -380,20 +400,24 @@ def _run(args, threads) -> int:
         "backends": config.backends,
         "devices": config.devices,
         "names": config.names,
-        "budget": config.budget,
+        "budget": config.settings.budget,
         "quick": config.quick,
-        "min_time": config.min_time,
+        "min_time": config.settings.min_time,
         "dtypes": list(config.dtypes),
-        "seed": config.seed,
-        "l2_flush": config.l2_flush,
+        "seed": config.settings.seed,
+        "l2_flush": config.settings.l2_flush,
         "plugins": plugins,
-        "threads": threads,
+        "threads": config.settings.threads,
         "in_process": config.in_process,
         "no_peaks": args.no_peaks,
+        "cluster": config.cluster,
+        "cpu_on_gpu_nodes": config.cpu_on_gpu_nodes,
     }
     if args.resume:
         run = store.run(args.resume)
         here = machine.machine_info()
+        if args.cluster:  # the cluster's nodes each measure their own missing cells
+            here = run["machine"] or {}
         changed = [k for k in ("cpu", "cores", "gpus") if (run["machine"] or {}).get(k) != here.get(k)]
         if changed:
             print(
@@ -411,7 +435,7 @@ def _run(args, threads) -> int:
     peaks = None
     if args.resume and store.run(args.resume).get("peaks"):
         args.no_peaks = True  # measured when the run started
-    if not args.no_peaks:
+    if not args.no_peaks and not args.cluster:  # on a cluster each node measures its own
         from bench.peaks import measure_all_peaks
 
         if not (args.json or args.quiet):
@@ -436,48 +460,11 @@ def _run(args, threads) -> int:
     if args.resume:  # the whole run, not only the cells measured now
         rows = store.measurements([run_id])
     if args.json:
-        keys = (
-            "op",
-            "name",
-            "backend",
-            "device",
-            "case",
-            "dtype",
-            "status",
-            "median_s",
-            "min_s",
-            "iqr_s",
-            "rounds",
-            "first_call_s",
-            "h2d_s",
-            "d2h_s",
-            "error",
-        )
-        out = [
-            dict(
-                zip(
-                    keys,
-                    (
-                        r["op"],
-                        r["impl"],
-                        r["backend"],
-                        r["device"],
-                        r["case_name"],
-                        r["dtype"],
-                        r["status"],
-                        r.get("median_s"),
-                        r.get("min_s"),
-                        r.get("iqr_s"),
-                        r.get("rounds"),
-                        r.get("first_call_s"),
-                        r.get("h2d_s"),
-                        r.get("d2h_s"),
-                        r.get("error"),
-                    ),
-                )
-            )
-            for r in rows
-        ]
+        from bench.cell import LEGACY_KEYS, SUMMARY_FIELDS
+
+        # The summary fields, and "name" as earlier versions called the implementation.
+        legacy = {old: new for old, new in LEGACY_KEYS.items() if old == "name"}
+        out = [{**{k: r.get(k) for k in SUMMARY_FIELDS}, **{k: r[v] for k, v in legacy.items()}} for r in rows]
         print(json.dumps(out, indent=1))
     else:
         _summary(rows)
@@ -502,7 +489,7 @@ class _ProgressPrinter:
         detail = format_seconds(row.get("median_s")) if status == "ok" else (row.get("error") or "")[:70]
         print(
             f"[{done:>4}/{total}  ~{left:4.0f}s left] {row['op']}/{row['impl']} {row['device']} "
-            f"{row['case_name']} {row['dtype']}: {status} {detail}",
+            f"{row['case']} {row['dtype']}: {status} {detail}",
             file=sys.stderr,
             flush=True,
         )
@@ -518,11 +505,14 @@ def _paint(text: str, code: str) -> str:
 def _summary(rows: list[dict]) -> None:
     """Per op and case: each implementation's median and its speedup over
     torch; the fastest correct one in bold, failures in red."""
+    from bench.cell import is_baseline
+
     by_case: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_case.setdefault((r["op"], r["case_name"], r["dtype"], r["device"]), []).append(r)
-    for (op, case, dtype, device), group in by_case.items():
-        torch_row = next((r for r in group if r["impl"] == "torch" and r["status"] == "ok"), None)
+        by_case.setdefault((r["op"], r["case"], r["dtype"], r["device"], r["machine"]), []).append(r)
+    several = len({key[-1] for key in by_case}) > 1
+    for (op, case, dtype, device, machine), group in by_case.items():
+        torch_row = next((r for r in group if is_baseline(r["backend"], r["impl"]) and r["status"] == "ok"), None)
         cells = []
         timed = [r for r in group if r["status"] == "ok"]
         fastest = min(timed, key=lambda r: r["median_s"]) if timed else None
@@ -537,7 +527,8 @@ def _summary(rows: list[dict]) -> None:
             elif r["status"] != "unavailable":
                 cells.append(_paint(f"{r['impl']} {r['status'].upper()}", "31"))
         if cells:
-            print(f"{op:<14} {case:<18} {dtype:<8} {device:<4}  " + " | ".join(cells))
+            where = f" on {machine}" if several else ""
+            print(f"{op:<14} {case:<18} {dtype:<8} {device:<4}{where}  " + " | ".join(cells))
 
 
 def _peaks(args, threads) -> int:
@@ -688,7 +679,8 @@ def _compare(args, threads) -> int:
                 detail = v.note
             else:
                 detail = f"B/A {v.ratio:.3f} (99% CI {v.low:.3f}-{v.high:.3f}, p={v.p_value:.2g})"
-            print(f"{op}/{impl} {device} {case} {dtype}: {verdict}  {detail}")
+            where = f" on {v.machine}" if v.machine else ""
+            print(f"{op}/{impl} {device} {case} {dtype}{where}: {verdict}  {detail}")
         counts = {k: sum(v.verdict == k for v in verdicts) for k in colour}
         print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     if regressions:
@@ -713,8 +705,10 @@ def _history(args, threads) -> int:
         return 0
     by_cell: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_cell.setdefault((r["op"], r["case_name"], r["dtype"], r["device"], r["impl"]), []).append(r)
-    for (op, case, dtype, device, impl), cells in by_cell.items():
+        by_cell.setdefault((r["op"], r["case"], r["dtype"], r["device"], r["impl"], r["machine"]), []).append(r)
+    several = len({key[-1] for key in by_cell}) > 1
+    for (op, case, dtype, device, impl, machine), cells in by_cell.items():
+        impl = f"{impl}@{machine}" if several else impl
         trail = "  ".join(f"{c['run_id'][:15]} {format_seconds(c['median_s'])}" for c in cells)
         print(f"{op:<14} {case:<18} {dtype:<8} {device:<4} {impl:<16} {trail}")
     return 0
@@ -736,6 +730,10 @@ def _export(args, threads) -> int:
         rows = store.measurements([run["run_id"]])
     finally:
         store.close()
+    from bench.cell import LEGACY_KEYS
+
+    # "case_name" as earlier versions wrote the case, for scripts that read it.
+    rows = [{**r, **{old: r[new] for old, new in LEGACY_KEYS.items() if old == "case_name"}} for r in rows]
     if args.format == "json":
         meta = {k: run[k] for k in ("run_id", "name", "started", "finished", "status", "machine", "versions")}
         text = json.dumps(

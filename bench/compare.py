@@ -19,17 +19,19 @@ unless the machine itself changed speed by more than the threshold.
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 import statistics
 from pathlib import Path
 
+import numpy as np
+import scipy.stats
+
+from bench.cell import FAILURES
 from bench.store import Store
 
 ALPHA = 0.01  # significance level of the U test
 BOOTSTRAP = 2000  # resamples for the ratio's confidence interval
 CONFIDENCE = 0.99
-KEY = ("op", "impl", "device", "case_name", "dtype")
+KEY = ("op", "impl", "device", "case", "dtype")
 # Manifest fields whose difference makes timings hard to compare.
 MANIFEST = (("machine", "cpu"), ("machine", "cores"), ("machine", "gpus"), ("versions", None), ("threads", None))
 
@@ -106,54 +108,39 @@ def manifest_differences(a: dict, b: dict) -> list[str]:
 
 # -- statistics -----------------------------------------------------------------
 def mann_whitney_p(a: list[float], b: list[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test, normal approximation with
-    tie correction (exact enough for the 5+ rounds a measurement has)."""
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation with
+    tie and continuity corrections: timings have ties, and 5+ rounds each)."""
+    if not a or not b or len(set(a) | set(b)) == 1:
         return 1.0
-    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
-    ranks = [0.0] * len(pooled)
-    ties = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        t = j - i + 1
-        ties += t**3 - t
-        i = j + 1
-    rank_sum_a = sum(r for r, (_, group) in zip(ranks, pooled) if group == 0)
-    u = rank_sum_a - n1 * (n1 + 1) / 2
-    n = n1 + n2
-    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
-    if variance <= 0:
-        return 1.0
-    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(variance)  # continuity correction
-    return math.erfc(max(z, 0.0) / math.sqrt(2))
+    return float(scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
 
 
 def ratio_interval(a: list[float], b: list[float], seed: int = 0) -> tuple[float, float]:
-    """Bootstrap confidence interval of median(b) / median(a)."""
-    rng = random.Random(seed)
-    ratios = sorted(
-        statistics.median(rng.choices(b, k=len(b))) / statistics.median(rng.choices(a, k=len(a)))
-        for _ in range(BOOTSTRAP)
+    """Percentile bootstrap confidence interval of median(b) / median(a)."""
+    if len(a) < 2 or len(b) < 2:  # nothing to resample: the ratio itself, no spread known
+        ratio = statistics.median(b) / statistics.median(a)
+        return ratio, ratio
+    result = scipy.stats.bootstrap(
+        (np.asarray(a), np.asarray(b)),
+        lambda x, y, axis: np.median(y, axis=axis) / np.median(x, axis=axis),
+        n_resamples=BOOTSTRAP,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
-    tail = (1 - CONFIDENCE) / 2
-    return ratios[int(tail * (BOOTSTRAP - 1))], ratios[int((1 - tail) * (BOOTSTRAP - 1))]
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 @dataclasses.dataclass
 class Verdict:
-    key: tuple
+    key: tuple  # (op, impl, device, case, dtype)
     verdict: str  # faster / slower / same / uncertain, or "not compared"
     ratio: float | None = None  # median B / median A
     low: float | None = None
     high: float | None = None
     p_value: float | None = None
     note: str = ""
+    machine: str | None = None  # where the runs span several machines: the one both cells were measured on
 
     @property
     def regression(self) -> bool:
@@ -161,7 +148,8 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return {
-            **dict(zip(("op", "impl", "device", "case", "dtype"), self.key)),
+            **dict(zip(KEY, self.key)),
+            "machine": self.machine,
             "verdict": self.verdict,
             "ratio": self.ratio,
             "ci_low": self.low,
@@ -174,7 +162,7 @@ class Verdict:
 def judge(a: dict, b: dict, threshold: float) -> Verdict:
     key = tuple(a[k] for k in KEY)
     if a["status"] != "ok" or b["status"] != "ok":
-        broken = a["status"] == "ok" and b["status"] in ("mismatch", "error", "crashed", "timeout")
+        broken = a["status"] == "ok" and b["status"] in FAILURES
         note = f"{'broken: ' if broken else ''}status {a['status']} -> {b['status']}"
         return Verdict(key, "not compared", note=note)
     times_a, times_b = a["times"] or [a["median_s"]], b["times"] or [b["median_s"]]
@@ -193,24 +181,36 @@ def judge(a: dict, b: dict, threshold: float) -> Verdict:
 
 
 def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float) -> tuple[dict, dict, list[Verdict]]:
+    """Pair the cells of two runs. Where either spans several machines (a
+    cluster), cells pair only with the same machine's."""
     runs = all_runs(dbs)
     run_a, run_b = find_run(runs, ref_a), find_run(runs, ref_b)
-    rows_a = _measurements(run_a)
-    rows_b = _measurements(run_b)
+    stored_a, stored_b = _measurements(run_a), _measurements(run_b)
+    by_machine = len({m["machine"] for m in stored_a}) > 1 or len({m["machine"] for m in stored_b}) > 1
+    pair = (lambda m: (*_key(m), m["machine"])) if by_machine else _key
+    rows_a, rows_b = ({pair(m): m for m in stored} for stored in (stored_a, stored_b))
     verdicts = []
     for key, a in rows_a.items():
-        if key in rows_b:
-            verdicts.append(judge(a, rows_b[key], threshold))
-        else:
-            verdicts.append(Verdict(key, "not compared", note=f"only in {run_a['run_id']}"))
-    verdicts += [Verdict(key, "not compared", note=f"only in {run_b['run_id']}") for key in rows_b if key not in rows_a]
+        verdict = judge(a, rows_b[key], threshold) if key in rows_b else Verdict(
+            key[:5], "not compared", note=f"only in {run_a['run_id']}"
+        )  # fmt: skip
+        verdict.machine = a["machine"] if by_machine else None
+        verdicts.append(verdict)
+    for key, b in rows_b.items():
+        if key not in rows_a:
+            only = f"only in {run_b['run_id']}"
+            verdicts.append(Verdict(key[:5], "not compared", note=only, machine=b["machine"] if by_machine else None))
     return run_a, run_b, verdicts
 
 
-def _measurements(run: dict) -> dict[tuple, dict]:
+def _key(m: dict) -> tuple:
+    return tuple(m[k] for k in KEY)
+
+
+def _measurements(run: dict) -> list[dict]:
     store = Store(run["db"])
     try:
-        return {tuple(m[k] for k in KEY): m for m in store.measurements([run["run_id"]])}
+        return store.measurements([run["run_id"]])
     finally:
         store.close()
 
@@ -222,7 +222,7 @@ def history(dbs: list[str | Path], op: str | None = None) -> list[dict]:
     for run in all_runs(dbs):
         if not run["measurements"]:
             continue
-        for m in _measurements(run).values():
+        for m in _measurements(run):
             if (op is None or m["op"] == op) and m["status"] == "ok":
                 rows.append(
                     {
@@ -231,6 +231,7 @@ def history(dbs: list[str | Path], op: str | None = None) -> list[dict]:
                         "started": run["started"],
                         "git_commit": run.get("git_commit"),
                         **{k: m[k] for k in KEY},
+                        "machine": m["machine"],
                         "median_s": m["median_s"],
                         "iqr_s": m["iqr_s"],
                     }

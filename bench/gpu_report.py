@@ -114,10 +114,10 @@ def comparison(frame: pd.DataFrame, op: str) -> pd.DataFrame:
     cpu, gpu = ok[ok["device"] == "cpu"], ok[ok["device"] == "cuda"]
     if cpu.empty or gpu.empty:
         return pd.DataFrame(columns=COLUMNS)
-    best_cpu = cpu.loc[cpu.groupby(["case_name", "dtype"])["median_s"].idxmin()].set_index(["case_name", "dtype"])
+    best_cpu = cpu.loc[cpu.groupby(["case", "dtype"])["median_s"].idxmin()].set_index(["case", "dtype"])
     rows = []
     for _, g in gpu.iterrows():
-        key = (g["case_name"], g["dtype"])
+        key = (g["case"], g["dtype"])
         if key not in best_cpu.index:
             continue
         c = best_cpu.loc[key]
@@ -127,13 +127,13 @@ def comparison(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             {
                 "dtype": g["dtype"],
                 "family": g["family"],
-                "case": g["case_name"],
+                "case": g["case"],
                 "size": g["size"],
                 "cpu_impl": c["impl"],
                 "cpu_s": c["median_s"],
-                "cpu_machine": c["machine"],
+                "cpu_machine": c["measured_on"],
                 "gpu_impl": g["impl"],
-                "gpu_device": g["machine"],
+                "gpu_device": g["measured_on"],
                 "kernel_s": g["median_s"],
                 "h2d_s": g["h2d_s"],
                 "d2h_s": g["d2h_s"],

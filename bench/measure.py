@@ -19,16 +19,7 @@ import traceback
 from collections.abc import Callable
 
 from bench import gpu, timer
-
-
-@dataclasses.dataclass(frozen=True)
-class MeasureSettings:
-    """What measuring a cell needs besides the cell: the same in every process."""
-
-    budget: float = 10.0  # seconds one measurement may take before it is stopped
-    min_time: float = 0.2
-    seed: int = 0
-    l2_flush: bool = True  # CUDA: evict the L2 before each timed call
+from bench.cell import Measurement, MeasureSettings, machine_name
 
 
 class BudgetExceeded(Exception):
@@ -99,11 +90,12 @@ def base_row(spec, case, dtype, impl) -> dict:
         "impl": impl.name,
         "backend": impl.backend,
         "device": impl.device,
-        "case_name": case.name,
+        "case": case.name,
         "family": case.family,
         "params": case.params,
         "dtype": dtype,
         "size": case.size,
+        "machine": machine_name(),
     }
 
 
@@ -134,12 +126,14 @@ class CellMeasurer:
             if row["status"] == "ok" and row.get("median_s") is not None and row.get("size") is not None:
                 history.points.append((row["size"], row["median_s"]))
             elif row["status"] in ("over_budget", "timeout") and not history.over_budget:
-                history.over_budget = f"{row['case_name']}: {row['status'].replace('_', ' ')} in the interrupted run"
+                history.over_budget = f"{row['case']}: {row['status'].replace('_', ' ')} in the interrupted run"
 
-    def measure_checked(self, spec, case, dtype, impl, data, extra: Callable[[], dict | Exception]) -> dict:
+    def measure_checked(self, spec, case, dtype, impl, data, extra: Callable[[], dict | Exception]) -> Measurement:
         """``measure``, then the output checked once more on the next seed's inputs."""
-        row = self.measure(spec, case, dtype, impl, data)
-        return self.check_another_seed(spec, case, dtype, impl, extra(), row) if row["status"] == "ok" else row
+        row = self._measure(spec, case, dtype, impl, data)
+        if row["status"] == "ok":
+            row = self.check_another_seed(spec, case, dtype, impl, extra(), row)
+        return Measurement.from_row(row)
 
     def check_another_seed(self, spec, case, dtype, impl, data, row) -> dict:
         """One more call, on the case's inputs made from seed + 1, checked
@@ -183,7 +177,11 @@ class CellMeasurer:
         predicted = history.predict(case.size)
         return not history.over_budget and not (predicted is not None and predicted > self.settings.budget)
 
-    def measure(self, spec, case, dtype, impl, data) -> dict:
+    def measure(self, spec, case, dtype, impl, data) -> Measurement:
+        """The first call, the check against the reference and the timing (no second seed)."""
+        return Measurement.from_row(self._measure(spec, case, dtype, impl, data))
+
+    def _measure(self, spec, case, dtype, impl, data) -> dict:
         row = base_row(spec, case, dtype, impl)
         if not impl.available:
             return {**row, "status": "unavailable", "error": impl.reason}

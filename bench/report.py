@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.cell import FAILURES, is_baseline
 from bench.peaks import fraction_of_peak, peaks_for
 from bench.report_common import CSS, fmt_num, fmt_time, html_page, html_table, machine_label, save_figure, size_axes
-from bench.store import FAILURES, Store
+from bench.store import Store
 
 STATUS_LABEL = {
     "ok": "ok",
@@ -53,6 +54,7 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
                 chosen = available[-1:]
             for run in chosen:
                 run["db"] = str(db)
+                run["machines"] = store.machines(run["run_id"])
                 runs.append(run)
             rows += store.measurements([r["run_id"] for r in chosen]) if chosen else []
         finally:
@@ -73,10 +75,15 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     # A failed call's duration is no result either (over budget keeps it: how long before it was stopped).
     frame["first_call_s"] = frame["first_call_s"].astype(float).mask(frame["status"].isin(FAILURES))
     frame = frame.sort_values(["started", "id"]).drop_duplicates(
-        ["op", "impl", "device", "case_name", "dtype"], keep="last"
+        ["op", "impl", "device", "case", "dtype", "machine"], keep="last"
     )
-    machines = {(r["run_id"], device): machine_label(r, device) for r in runs for device in ("cpu", "cuda")}
-    frame["machine"] = [machines.get(key, "") for key in zip(frame["run_id"], frame["device"])]
+    manifests = _manifests(runs)
+    own = {r["run_id"]: r["machine"] or {} for r in runs}  # a run that recorded no machines: its own
+    several = frame["machine"].nunique() > 1  # a run across a cluster, or stores of several machines
+    frame["measured_on"] = [
+        (f"{name}: " if several else "") + machine_label({"machine": manifests.get((rid, name), own[rid])}, device)
+        for rid, name, device in zip(frame["run_id"], frame["machine"], frame["device"])
+    ]
     for column in ("h2d_s", "d2h_s", "timing", "work_flops"):  # absent from a store migrated with no such row yet
         if column not in frame:
             frame[column] = None
@@ -89,16 +96,18 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     frame["speedup"] = _speedups(frame)
     frame["speedup_low"] = _speedups(frame, "q1_s", "q3_s")
     frame["speedup_high"] = _speedups(frame, "q3_s", "q1_s")
-    peaks = {r["run_id"]: r.get("peaks") for r in runs}
+    peaks = {(r["run_id"], m["machine"]): m["peaks"] or r["peaks"] for r in runs for m in r["machines"]}
+    run_peaks = {r["run_id"]: r.get("peaks") for r in runs}  # a store written before machines were
     fractions = [
-        fraction_of_peak(f, b, t, peaks_for(peaks.get(rid), device), _flops_are_work(op))
+        fraction_of_peak(f, b, t, peaks_for(peaks.get((rid, name), run_peaks.get(rid)), device), _flops_are_work(op))
         if status == "ok"
         else (None, None)
-        for f, b, t, rid, op, status, device in zip(
+        for f, b, t, rid, name, op, status, device in zip(
             frame["performed_flops"],
             frame["bytes"],
             frame["median_s"],
             frame["run_id"],
+            frame["machine"],
             frame["op"],
             frame["status"],
             frame["device"],
@@ -107,6 +116,11 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     frame["peak_fraction"] = [f for f, _ in fractions]
     frame["bound"] = [b for _, b in fractions]
     return runs, frame
+
+
+def _manifests(runs: list[dict]) -> dict[tuple, dict]:
+    """(run, machine name) -> the manifest of the machine that measured there."""
+    return {(r["run_id"], m["machine"]): m["manifest"] or {} for r in runs for m in r["machines"]}
 
 
 def _work_note(frame: pd.DataFrame, op: str) -> str:
@@ -136,14 +150,14 @@ def _flops_are_work(op: str) -> bool:
 
 
 def _speedups(frame: pd.DataFrame, torch_column: str = "median_s", own_column: str = "median_s") -> pd.Series:
-    """torch's median / this median, on the same case, dtype and device.
-    With quartile columns, the ends of the speedup's spread: torch's first
-    quartile over this one's third is the pessimistic end, and vice versa."""
+    """The baseline's median / this median, on the same case, dtype, device
+    and machine. With quartile columns, the ends of the speedup's spread: the
+    baseline's first quartile over this one's third is the pessimistic end,
+    and vice versa."""
     ok = frame[frame["status"] == "ok"]
-    # The baseline is the stock implementation named "torch" (an op may hold
-    # other torch-backend variants, e.g. wavenet_stream's torch_naive).
-    torch_times = ok[ok["impl"] == "torch"].set_index(["op", "case_name", "dtype", "device"])[torch_column]
-    keys = list(zip(frame["op"], frame["case_name"], frame["dtype"], frame["device"]))
+    baseline_rows = ok[[is_baseline(b, i) for b, i in zip(ok["backend"], ok["impl"])]]
+    torch_times = baseline_rows.set_index(["op", "case", "dtype", "device", "machine"])[torch_column]
+    keys = list(zip(frame["op"], frame["case"], frame["dtype"], frame["device"], frame["machine"]))
     baseline = pd.Series([torch_times.get(k, math.nan) for k in keys], index=frame.index)
     return (baseline / frame[own_column]).where(frame["status"] == "ok")
 
@@ -162,7 +176,7 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
     rows = frame[frame["op"] == op]
     table = pd.DataFrame(
         {
-            "case": rows["case_name"],
+            "case": rows["case"],
             "dtype": rows["dtype"],
             "implementation": rows["impl"],
             "backend": rows["backend"],
@@ -189,7 +203,7 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "max_rel_err": rows["max_rel_err"],
             "q1_s": rows["q1_s"],
             "q3_s": rows["q3_s"],
-            "machine": rows["machine"],
+            "machine": rows["measured_on"],
             "run_id": rows["run_id"],
             "note": rows["error"],
             "size": rows["size"],
@@ -444,10 +458,10 @@ def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
         headline = set(impls.spec(op).headline)
     except KeyError:
         headline = set()
-    if headline & set(rows["case_name"]):
-        rows = rows[rows["case_name"].isin(headline)]
+    if headline & set(rows["case"]):
+        rows = rows[rows["case"].isin(headline)]
     order = list(dict.fromkeys(rows.sort_values("started")["run_id"]))
-    panels = list(rows.groupby(["case_name", "dtype", "device"], sort=True))
+    panels = list(rows.groupby(["case", "dtype", "device"], sort=True))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), squeeze=False)
     for ax, ((case, dtype, device), part) in zip(axes[0], panels):
         for impl, line in part.groupby("impl", sort=True):
@@ -485,25 +499,30 @@ def _runs_html(runs: list[dict]) -> str:
     headers = ["run", "started (UTC)", "finished", "status", "machine", "memory", "os", "commit", "threads", "versions"]
     rows = []
     for run in runs:
-        m = run["machine"] or {}
-        t = run["threads"] or {}
-        v = run["versions"] or {}
-        gpus = gpu_report.gpu_summary(m)
-        rows.append(
-            [
-                run["run_id"] + (f" ({run['name']})" if run.get("name") else ""),
-                run["started"],
-                run.get("finished") or "",
-                run["status"],
-                f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {gpus}",
-                f"{(m.get('memory_bytes') or 0) / 2**30:.1f} GiB",
-                m.get("os", ""),
-                (run.get("git_commit") or "")[:12],
-                f"torch {t.get('torch')}, numba {t.get('numba')}, BLAS/OpenMP {t.get('native_pools')}"
-                + _allocator_text(t.get("env") or {}),
-                ", ".join(f"{k} {val}" for k, val in v.items() if val),
-            ]
-        )
+        # One line per machine that measured in the run (a cluster's nodes), each with its own manifest.
+        machines = run.get("machines") or [{"manifest": run["machine"], "threads": run["threads"],
+                                            "versions": run["versions"]}]  # fmt: skip
+        for node in machines:
+            m = node.get("manifest") or {}
+            t = node.get("threads") or {}
+            v = node.get("versions") or {}
+            gpus = gpu_report.gpu_summary(m)
+            named = f"{node['machine']}: " if len(machines) > 1 else ""
+            rows.append(
+                [
+                    run["run_id"] + (f" ({run['name']})" if run.get("name") else ""),
+                    run["started"],
+                    run.get("finished") or "",
+                    run["status"],
+                    f"{named}{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {gpus}",
+                    f"{(m.get('memory_bytes') or 0) / 2**30:.1f} GiB",
+                    m.get("os", ""),
+                    (run.get("git_commit") or "")[:12],
+                    f"torch {t.get('torch')}, numba {t.get('numba')}, BLAS/OpenMP {t.get('native_pools')}"
+                    + _allocator_text(t.get("env") or {}),
+                    ", ".join(f"{k} {val}" for k, val in v.items() if val),
+                ]
+            )
     return html_table(headers, rows)
 
 
@@ -538,7 +557,7 @@ def _grid_html(frame: pd.DataFrame, ops: list[str]) -> str:
             ok = group[group["status"] == "ok"]
             winner = ""
             if not ok.empty:
-                wins = ok.loc[ok.groupby(["case_name", "dtype"])["median_s"].idxmin()]
+                wins = ok.loc[ok.groupby(["case", "dtype"])["median_s"].idxmin()]
                 name = wins["impl"].value_counts().idxmax()
                 speedups = wins[wins["impl"] == name]["speedup"].dropna()
                 speed = ""
@@ -579,36 +598,54 @@ def _unavailable_note(frame: pd.DataFrame, op: str) -> str:
     return "".join(lines)
 
 
-def _summary_rows(frame: pd.DataFrame, op: str) -> list[list[str]]:
-    """Per case, dtype and device: the fastest correct implementation."""
-    rows = []
+def _summary_rows(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]]]:
+    """Per case, dtype and device: the fastest correct implementation, a
+    column of its own for each machine where several measured."""
     part = frame[frame["op"] == op]
+    machines = sorted(set(part["machine"]))
+    if len(machines) > 1:
+        headers = ["case", "dtype", "device", *(f"fastest on {m}" for m in machines), "failures"]
+    else:
+        headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
+    rows = []
     for (_, _, case, dtype, device), group in part.groupby(
-        ["family", "size", "case_name", "dtype", "device"], sort=True
+        ["family", "size", "case", "dtype", "device"], sort=True
     ):
         if (group["status"] == "unavailable").all():
             continue  # nothing could run on this device here; the note below the table says why
-        ok = group[group["status"] == "ok"]
         failed = group[group["status"].isin(FAILURES)]
+        where = (lambda r: f" on {r['machine']}") if len(machines) > 1 else (lambda r: "")
+        failures = ", ".join(f"{r['impl']}: {r['status']}{where(r)}" for _, r in failed.iterrows())
+        if len(machines) > 1:
+            best = []
+            for machine in machines:
+                ok = group[(group["status"] == "ok") & (group["machine"] == machine)]
+                if ok.empty:
+                    best.append("")
+                    continue
+                w = ok.loc[ok["median_s"].idxmin()]
+                speed = f" ({fmt_num(w['speedup'], 3, '× vs torch')})" if pd.notna(w["speedup"]) else ""
+                best.append(f"{w['impl']} {fmt_time(w['median_s'])}{speed}")
+            rows.append([case, dtype, device, *best, failures])
+            continue
+        ok = group[group["status"] == "ok"]
         if ok.empty:
             best = ["no correct measurement", "", "", ""]
         else:
-            winner = ok.loc[ok["median_s"].idxmin()]
-            best = [winner["impl"], fmt_time(winner["median_s"]), fmt_num(winner["speedup"], 3, "×"), winner["machine"]]
-        rows.append(
-            [case, dtype, device, *best, ", ".join(f"{r['impl']}: {r['status']}" for _, r in failed.iterrows())]
-        )
-    return rows
+            w = ok.loc[ok["median_s"].idxmin()]
+            best = [w["impl"], fmt_time(w["median_s"]), fmt_num(w["speedup"], 3, "×"), w["measured_on"]]
+        rows.append([case, dtype, device, *best, failures])
+    return headers, rows
 
 
 def _matrix(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Implementation x case: time or status, for the correctness matrix."""
     part = frame[frame["op"] == op].sort_values(["family", "size"])
-    cases = list(dict.fromkeys(zip(part["case_name"], part["dtype"])))
+    cases = list(dict.fromkeys(zip(part["case"], part["dtype"])))
     headers = ["implementation", "device", "backend"] + [f"{c} {d}" for c, d in cases]
     rows, classes = [], []
     for (impl, device, backend), group in part.groupby(["impl", "device", "backend"], sort=False):
-        cells = {(r["case_name"], r["dtype"]): r for _, r in group.iterrows()}
+        cells = {(r["case"], r["dtype"]): r for _, r in group.iterrows()}
         row = [impl, device, backend]
         cls = ["", "", ""]
         for key in cases:
@@ -702,10 +739,9 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
         written += [plots_dir / n for n in images + roofline + heatmaps + history]
         written += gpu_report.write_page(frame, op, runs, out_dir, nav, f"<p class='note'>{source}.</p>")
 
-        s_headers = ["case", "dtype", "device", "fastest correct", "median", "vs torch", "measured on", "failures"]
         index += [
             f"<h2><a href='{op}.html'>{html.escape(op)}</a></h2>",
-            html_table(s_headers, _summary_rows(frame, op)),
+            html_table(*_summary_rows(frame, op)),
             _unavailable_note(frame, op),
             "<details><summary>correctness matrix</summary>",
             html_table(m_headers, m_rows, m_classes),

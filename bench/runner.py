@@ -1,13 +1,7 @@
-"""The runner: for every selected op, case and dtype, make the inputs once,
-compute the reference once, then check and time every selected
-implementation, storing each result as it completes.
-
-By default each implementation runs in a worker process of its own
-(``bench.worker``): the worker makes the case's inputs itself from the same
-seed, and runs the same measuring code (``bench.measure``) on them, so a
-crash, a hang in native code or a poisoned CUDA context costs that
-implementation its cell, not the run.  ``RunConfig.in_process`` runs
-everything here instead, for debugging.
+"""The runner: the cells a run selects (every op, case, dtype and
+implementation asked for), measured by an executor (bench.executors: in
+this process, in worker processes, across a Ray cluster), each stored as it
+completes.
 
 It knows ops and backends only through the registry (``impls``).
 """
@@ -15,12 +9,11 @@ It knows ops and backends only through the registry (``impls``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import statistics
 from collections.abc import Callable
 
 import impls
-from bench.measure import CellMeasurer, MeasureSettings, Progress, base_row, case_inputs
+from bench.cell import Cell, MeasureSettings, machine_name
 from bench.store import Store
 
 
@@ -32,23 +25,15 @@ class RunConfig:
     names: list[str] | None = None  # implementation names
     dtypes: tuple[str, ...] = ("float32",)
     quick: bool = False  # only the small cases, shorter measuring
-    budget: float = 10.0  # seconds one measurement may take before it is stopped
-    min_time: float = 0.2
-    seed: int = 0
-    l2_flush: bool = True  # CUDA: evict the L2 before each timed call
+    settings: MeasureSettings = MeasureSettings()  # budget, minimum time, seed, L2 flush, threads
     # Run implementations here rather than in worker processes (debugging;
     # a crash or a hang then takes the run down).
     in_process: bool = False
-    # The thread count workers apply (None: leave them as they are). Workers are
-    # forked from a server that inherits this process's environment: call
-    # machine.preset_thread_env(threads) before importing torch, as the CLI does,
-    # so that variables read at library load (OMP_WAIT_POLICY) match too.
-    threads: int | None = None
     plugins: tuple[str, ...] = ()  # plugin files workers load, as the parent did
-
-    def settings(self) -> MeasureSettings:
-        """What every measurement of the run follows, wherever it is made."""
-        return MeasureSettings(budget=self.budget, min_time=self.min_time, seed=self.seed, l2_flush=self.l2_flush)
+    # A Ray cluster's address (bench.cluster): every node measures the cells of its devices.
+    cluster: str | None = None
+    cpu_on_gpu_nodes: bool = False  # a cluster's GPU nodes measure the cpu implementations too
+    node_peaks: bool = False  # each cluster node measures its machine's peaks as it joins
 
     def cases(self, spec: impls.OpSpec) -> list[impls.Case]:
         cases = [c for c in spec.cases if c.small or not self.quick]
@@ -81,121 +66,48 @@ class Runner:
         self.run_id = run_id
         self.config = config
         self.on_result = on_result or (lambda row, done, total: None)
-        self.measurer = CellMeasurer(config.settings())
-        self.worker_startups: list[tuple[str, float]] = []  # (implementation, seconds), kept out of the store
+        self.executor = make_executor(config)
 
-    def plan(self) -> list[tuple[impls.OpSpec, impls.Case, str, list[impls.Implementation]]]:
-        plan = []
+    def cells(self) -> list[Cell]:
+        """Every selected cell, by op, then case family and size (an
+        implementation that goes over budget skips the larger cases of the
+        same family only), then dtype."""
+        cells = []
         for op in self.config.selected_ops():
             spec = impls.spec(op)
             chosen = self.config.implementations(op)
-            if not chosen:
-                continue
             for case in self.config.cases(spec):
                 # Pure Python runs the small cases only, as in the correctness matrix.
                 fits = [impl for impl in chosen if case.small or not impl.small_only]
                 for dtype in self.config.dtypes:
-                    if dtype in spec.dtypes and fits:
-                        plan.append((spec, case, dtype, fits))
-        return plan
+                    if dtype in spec.dtypes:
+                        cells += [Cell(op, i.name, i.device, case.name, dtype, self.config.settings) for i in fits]
+        return cells
 
-    def run(self, skip: set[tuple] | None = None) -> list[dict]:
-        """Measure everything planned (except cells in ``skip``: (op, impl,
-        device, case, dtype) already stored); return the stored rows."""
-        skip = skip or set()
-        plan = self.plan()
-        total = sum(len(chosen) for *_, chosen in plan)
-        done = 0
+    def run(self, stored: list[dict] | None = None) -> list[dict]:
+        """Measure every selected cell but those ``stored`` already (a resumed
+        run); return the rows stored now."""
+        self.executor.resume(stored or [])
+        cells = self.cells()
+        total = len(self.executor.todo(cells))
         rows = []
-        pool = None if self.config.in_process else self._start_pool()
-        interrupted = True  # until the loop completes: Ctrl-C, SIGTERM, a harness bug
-        try:
-            current_op = None
-            for spec, case, dtype, chosen in plan:
-                if pool is not None and spec.name != current_op:
-                    pool.close_workers()  # one op's workers at a time
-                    current_op = spec.name
-                todo = [i for i in chosen if (spec.name, i.name, i.device, case.name, dtype) not in skip]
-                done += len(chosen) - len(todo)
-                if not todo:
-                    continue
-                data = self._case_data(spec, case, dtype, todo)
-                # The next seed's inputs and reference, made only if some implementation gets that far.
-                extra = functools.cache(
-                    lambda spec=spec, case=case, dtype=dtype, todo=todo: self._case_data(
-                        spec, case, dtype, todo, seed=self.config.seed + 1
-                    )
-                )
-                for impl in todo:
-                    if pool is None:
-                        row = self.measurer.measure_checked(spec, case, dtype, impl, data, extra)
-                    else:
-                        row = self._measure_in_worker(pool, spec, case, dtype, impl, data, extra)
-                    self.store.add(self.run_id, **row)
-                    rows.append(row)
-                    done += 1
-                    self.on_result(row, done, total)
-                if pool is not None:
-                    pool.forget_case()
-            interrupted = False
-        finally:
-            if pool is not None:
-                pool.close(now=interrupted)  # interrupted: workers are killed, not waited for
-                self.worker_startups = pool.startups
+        for measurement in self.executor.measure(cells):
+            self.store.add(self.run_id, measurement)
+            rows.append(measurement.as_row())
+            self.on_result(rows[-1], len(rows), total)
         return rows
 
-    def _case_data(self, spec, case, dtype, todo, seed: int | None = None) -> dict | Exception:
-        """Inputs, reference and cost model of one case, made once for every
-        implementation (skipped when none of them can run)."""
-        if not any(i.available and i.supports(dtype) for i in todo):
-            return {}
-        try:
-            inputs = case_inputs(spec, case, dtype, self.config.seed if seed is None else seed)
-            throughput = spec.throughput(**inputs)
-            return {
-                "inputs": inputs,
-                "reference": spec.reference(**inputs),
-                "flops": float(spec.flops(**inputs)),
-                "bytes": float(spec.bytes_moved(**inputs)),
-                "throughput": throughput,
-            }
-        except Exception as exc:  # a broken spec is reported on every cell of the case
-            return exc
 
-    # -- worker processes ----------------------------------------------------------
-    def _start_pool(self):
-        from bench.worker import WorkerPool
+def make_executor(config: RunConfig):
+    if config.cluster:
+        from bench.cluster import RayCluster
 
-        return WorkerPool(threads=self.config.threads, plugins=self.config.plugins, settings=self.config.settings())
+        return RayCluster(config.cluster, config.settings, plugins=config.plugins, in_process=config.in_process,
+                          cpu_on_gpu_nodes=config.cpu_on_gpu_nodes, peaks=config.node_peaks)  # fmt: skip
+    from bench.executors import InProcess, Workers
 
-    def _measure_in_worker(self, pool, spec, case, dtype, impl, data, extra) -> dict:
-        if not self.measurer.calls_code(spec, case, dtype, impl, data):
-            return self.measurer.measure(spec, case, dtype, impl, data)
-        key = (spec.name, impl.key, case.family)
-        request = {
-            "case": case.name,
-            "dtype": dtype,
-            "progress": self.measurer.history.get(key),
-            "shared": pool.share(case.name, dtype, self.config.seed, data),
-            "shared_next": pool.share(case.name, dtype, self.config.seed + 1, extra()),
-        }
-        outcome = pool.measure(impl, request)
-        if outcome.row is not None:
-            self.measurer.history[key] = outcome.progress
-            return outcome.row
-        row = {
-            **base_row(spec, case, dtype, impl),
-            "flops": data["flops"],
-            "bytes": data["bytes"],
-            "status": outcome.status,
-            "error": outcome.message,
-        }
-        if data["throughput"]:
-            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
-        if outcome.status == "timeout":
-            # As for a call stopped by the budget: the family's larger cases are skipped.
-            self.measurer.history.setdefault(key, Progress()).over_budget = f"{case.name}: timed out"
-        return row
+    return InProcess(config.settings) if config.in_process else Workers(config.settings, config.plugins)
+
 
 def run_benchmarks(
     store: Store,
@@ -235,15 +147,24 @@ def run_benchmarks(
     if peaks:
         store.set_peaks(run_id, peaks)
     runner = Runner(store, run_id, config, on_result)
-    runner.measurer.seed_history(stored)
+    executor = runner.executor
+    if config.cluster:  # each node says what it is as it joins
+        executor.on_machine = lambda record: store.add_machine(run_id, **record)
+        executor.log = log or (lambda message: None)
+    else:
+        store.add_machine(
+            run_id, machine_name(), manifest=machine.machine_info(), versions=machine.versions(), threads=threads,
+            peaks=peaks,
+        )  # fmt: skip
     try:
-        rows = runner.run(skip={tuple(r[k] for k in ("op", "impl", "device", "case_name", "dtype")) for r in stored})
+        rows = runner.run(stored)
     except BaseException:  # Ctrl-C, SIGTERM, or a bug in the harness: the rows so far stay
         store.finish_run(run_id, "interrupted")
         raise
-    store.finish_run(run_id, "complete")
-    if log and runner.worker_startups:
-        seconds = [s for _, s in runner.worker_startups]
+    lost = getattr(executor, "lost", [])
+    store.finish_run(run_id, "interrupted" if lost else "complete")
+    if log and executor.worker_startups:
+        seconds = [s for _, s in executor.worker_startups]
         log(
             f"{len(seconds)} worker process(es) started, {sum(seconds):.1f} s in all (median "
             f"{statistics.median(seconds):.2f} s, longest {max(seconds):.2f} s), none of it inside a measurement"

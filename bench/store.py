@@ -24,20 +24,16 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.cell import Measurement, decode, encode, machine_name, sql_columns
 from bench.liveness import runner_gone
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_DB = Path("results") / "results.sqlite"
 
-# ok: checked and timed. mismatch: a wrong answer. error: the implementation
-# raised. crashed: its worker process died (a signal, an exit). timeout: a call
-# would not return and its worker was killed. over_budget: stopped or skipped
-# for time. unavailable: cannot run here.
-STATUSES = ("ok", "mismatch", "error", "crashed", "timeout", "over_budget", "unavailable")
-FAILURES = ("mismatch", "error", "crashed", "timeout")  # a measurement that must never read as a time
-
-_TABLES = ("runs", "measurements")  # what _SCHEMA creates
-_SCHEMA = """
+_TABLES = ("runs", "measurements", "machines")  # what _SCHEMA creates
+# The measurements table's columns come from the one declaration of a
+# measurement's fields (bench/cell.py); a cell is unique per machine in a run.
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
     name        TEXT,
@@ -45,7 +41,7 @@ CREATE TABLE IF NOT EXISTS runs (
     finished    TEXT,
     status      TEXT NOT NULL,          -- running / complete / interrupted
     git_commit  TEXT,
-    machine     TEXT NOT NULL,          -- JSON
+    machine     TEXT NOT NULL,          -- JSON: the machine the run was started on
     versions    TEXT NOT NULL,          -- JSON
     threads     TEXT NOT NULL,          -- JSON: what each thread pool reported
     settings    TEXT NOT NULL,          -- JSON: command line, budget, quick, ...
@@ -54,71 +50,20 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS measurements (
     id              INTEGER PRIMARY KEY,
     run_id          TEXT NOT NULL REFERENCES runs(run_id),
-    op              TEXT NOT NULL,
-    impl            TEXT NOT NULL,
-    backend         TEXT NOT NULL,
-    device          TEXT NOT NULL,
-    case_name       TEXT NOT NULL,
-    family          TEXT NOT NULL,
-    params          TEXT NOT NULL,      -- JSON
-    dtype           TEXT NOT NULL,
-    size            REAL,
-    status          TEXT NOT NULL,
-    error           TEXT,
-    first_call_s    REAL,
-    min_s REAL, median_s REAL, q1_s REAL, q3_s REAL, iqr_s REAL, mean_s REAL, stdev_s REAL,
-    rounds          INTEGER,
-    number          INTEGER,
-    times           TEXT,               -- JSON list: per-call seconds of every round
-    flops           REAL,
-    bytes           REAL,
-    throughput_items REAL,
-    throughput_unit TEXT,
-    max_abs_err REAL, max_rel_err REAL, rms_err REAL,
+    {sql_columns()},
     created         TEXT NOT NULL,
-    h2d_s           REAL,               -- CUDA: copying the inputs to the device (outside the timed region)
-    d2h_s           REAL,               -- CUDA: copying the output back to the host
-    timing          TEXT,               -- how the call was timed (clock, L2 flush)
-    work_flops      REAL,               -- FLOPs the implementation's algorithm performs, where it declares fewer
-    UNIQUE (run_id, op, impl, device, case_name, dtype)
+    UNIQUE (run_id, machine, op, impl, device, "case", dtype)
+);
+CREATE TABLE IF NOT EXISTS machines (  -- every machine that measured in a run (a cluster's nodes)
+    run_id      TEXT NOT NULL REFERENCES runs(run_id),
+    machine     TEXT NOT NULL,          -- its name, as its measurements say
+    manifest    TEXT NOT NULL,          -- JSON: machine_info() there
+    versions    TEXT,                   -- JSON
+    threads     TEXT,                   -- JSON
+    peaks       TEXT,                   -- JSON
+    PRIMARY KEY (run_id, machine)
 );
 """
-
-MEASUREMENT_FIELDS = (
-    "op",
-    "impl",
-    "backend",
-    "device",
-    "case_name",
-    "family",
-    "params",
-    "dtype",
-    "size",
-    "status",
-    "error",
-    "first_call_s",
-    "min_s",
-    "median_s",
-    "q1_s",
-    "q3_s",
-    "iqr_s",
-    "mean_s",
-    "stdev_s",
-    "rounds",
-    "number",
-    "times",
-    "flops",
-    "bytes",
-    "throughput_items",
-    "throughput_unit",
-    "max_abs_err",
-    "max_rel_err",
-    "rms_err",
-    "h2d_s",
-    "d2h_s",
-    "timing",
-    "work_flops",
-)
 
 # MIGRATIONS[i] brings a store from schema version i + 1 to i + 2.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -132,6 +77,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: an implementation with a fast algorithm (Winograd) stores the
     # FLOPs it performs, which its fraction of peak is taken against.
     ("ALTER TABLE measurements ADD COLUMN work_flops REAL",),
+    # 3 -> 4: every measurement names the machine that made it (a run across a
+    # cluster has several), a cell is unique per machine, and "case_name" is
+    # "case" as everywhere else; the machines table holds each one's manifest.
+    # Rows stored before are the run's own machine's (its host name).
+    (
+        """CREATE TABLE measurements_v4 (
+            id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(run_id),
+            "op" TEXT NOT NULL, "impl" TEXT NOT NULL, "backend" TEXT NOT NULL, "device" TEXT NOT NULL,
+            "case" TEXT NOT NULL, "family" TEXT NOT NULL, "params" TEXT NOT NULL, "dtype" TEXT NOT NULL,
+            "size" REAL, "machine" TEXT NOT NULL, "status" TEXT NOT NULL, "error" TEXT, "first_call_s" REAL,
+            "min_s" REAL, "median_s" REAL, "q1_s" REAL, "q3_s" REAL, "iqr_s" REAL, "mean_s" REAL,
+            "stdev_s" REAL, "rounds" INTEGER, "number" INTEGER, "times" TEXT, "flops" REAL, "bytes" REAL,
+            "throughput_items" REAL, "throughput_unit" TEXT, "max_abs_err" REAL, "max_rel_err" REAL,
+            "rms_err" REAL, "h2d_s" REAL, "d2h_s" REAL, "timing" TEXT, "work_flops" REAL,
+            created TEXT NOT NULL,
+            UNIQUE (run_id, machine, op, impl, device, "case", dtype))""",
+        """INSERT INTO measurements_v4 SELECT m.id, m.run_id, m.op, m.impl, m.backend, m.device, m.case_name,
+            m.family, m.params, m.dtype, m.size, COALESCE(json_extract(r.machine, '$.hostname'), 'unnamed'),
+            m.status, m.error, m.first_call_s, m.min_s, m.median_s, m.q1_s, m.q3_s, m.iqr_s, m.mean_s, m.stdev_s,
+            m.rounds, m.number, m.times, m.flops, m.bytes, m.throughput_items, m.throughput_unit, m.max_abs_err,
+            m.max_rel_err, m.rms_err, m.h2d_s, m.d2h_s, m.timing, m.work_flops, m.created
+            FROM measurements m LEFT JOIN runs r ON r.run_id = m.run_id""",
+        "DROP TABLE measurements",
+        "ALTER TABLE measurements_v4 RENAME TO measurements",
+        """CREATE TABLE machines (
+            run_id TEXT NOT NULL REFERENCES runs(run_id), machine TEXT NOT NULL, manifest TEXT NOT NULL,
+            versions TEXT, threads TEXT, peaks TEXT, PRIMARY KEY (run_id, machine))""",
+        """INSERT INTO machines SELECT run_id, COALESCE(json_extract(machine, '$.hostname'), 'unnamed'), machine,
+            versions, threads, peaks FROM runs""",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION - 1, "every schema version needs its migration step"
 
@@ -315,22 +290,22 @@ class Store:
         return _decode_run(row)
 
     # -- measurements -------------------------------------------------------------
-    def add(self, run_id: str, **fields) -> None:
-        unknown = set(fields) - set(MEASUREMENT_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown measurement fields: {', '.join(sorted(unknown))}")
-        if fields.get("status") not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {fields.get('status')!r}")
-        for key in ("params", "times"):
-            if key in fields and not isinstance(fields[key], str):
-                fields[key] = json.dumps(fields[key])
-        columns = ["run_id", *fields, "created"]
+    def add(self, run_id: str, measurement: Measurement | None = None, **fields) -> None:
+        """Store a measurement (or one made of ``fields``: made on this machine
+        unless they say otherwise); a cell measured again replaces its row."""
+        if measurement is None:
+            measurement = Measurement.from_row({"machine": machine_name(), **fields})
+        row = encode(measurement.as_row())
+        columns = ["run_id", *row, "created"]
+        quoted = ", ".join(f'"{c}"' for c in columns)
         self._write(
-            f"INSERT OR REPLACE INTO measurements ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            (run_id, *fields.values(), _now()),
+            f"INSERT OR REPLACE INTO measurements ({quoted}) VALUES ({', '.join('?' * len(columns))})",
+            (run_id, *row.values(), _now()),
         )
 
     def measurements(self, run_ids: list[str] | None = None) -> list[dict]:
+        """Every stored measurement (of ``run_ids``), as its fields plus
+        ``id``, ``run_id`` and ``created``."""
         if run_ids is None:
             rows = self.db.execute("SELECT * FROM measurements ORDER BY id").fetchall()
         else:
@@ -338,11 +313,29 @@ class Store:
             rows = self.db.execute(
                 f"SELECT * FROM measurements WHERE run_id IN ({marks}) ORDER BY id", run_ids
             ).fetchall()
+        return [decode(dict(row)) for row in rows]
+
+    # -- machines -------------------------------------------------------------------
+    def add_machine(
+        self, run_id: str, machine: str, *, manifest: dict, versions: dict | None = None,
+        threads: dict | None = None, peaks: dict | None = None,
+    ) -> None:  # fmt: skip
+        """Record a machine that measures in the run (again: its figures as now)."""
+        self._write(
+            "INSERT INTO machines (run_id, machine, manifest, versions, threads, peaks) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, machine) DO UPDATE SET manifest=excluded.manifest, versions=excluded.versions,"
+            " threads=excluded.threads, peaks=COALESCE(excluded.peaks, machines.peaks)",
+            (run_id, machine, *(None if v is None else json.dumps(v) for v in (manifest, versions, threads, peaks))),
+        )
+
+    def machines(self, run_id: str) -> list[dict]:
+        """The machines that measured in the run, in the order they joined it."""
+        rows = self.db.execute("SELECT * FROM machines WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()
         out = []
         for row in rows:
             item = dict(row)
-            item["params"] = json.loads(item["params"])
-            item["times"] = json.loads(item["times"]) if item["times"] else []
+            for key in ("manifest", "versions", "threads", "peaks"):
+                item[key] = json.loads(item[key]) if item[key] else None
             out.append(item)
         return out
 

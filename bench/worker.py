@@ -14,7 +14,7 @@ left the process in a bad state: a CUDA error is sticky).
 A worker makes each case's inputs itself from the seed -- the same arrays the
 parent made -- and reads the reference the parent computed once per case
 from a file; it then runs ``CellMeasurer.measure_checked`` (bench/measure.py),
-the checking and timing code of an in-process run, and sends the row back.  Nothing crosses the process
+the checking and timing code of an in-process run, and sends the measurement back.  Nothing crosses the process
 boundary inside the timed region: one request per cell, plus a note from the
 worker when the implementation's first call starts and ends, so that the
 parent knows which deadline applies.  A worker's start-up (fork, thread
@@ -50,7 +50,8 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from bench.measure import CellMeasurer, MeasureSettings, Progress, case_inputs, error_text
+from bench.cell import Measurement, MeasureSettings
+from bench.measure import CellMeasurer, Progress, case_inputs, error_text
 
 START_METHOD = "forkserver"
 SETUP_LIMIT = 300.0  # seconds for a worker to start (imports, plugins) or to make a case's inputs
@@ -69,9 +70,9 @@ def grace(budget: float) -> float:
 class Outcome:
     """What became of one cell sent to a worker."""
 
-    status: str  # "measured" (``row`` holds the worker's row), or crashed / timeout / error
+    status: str  # "measured" (``measurement`` holds the worker's), or crashed / timeout / error
     message: str = ""
-    row: dict | None = None
+    measurement: Measurement | None = None
     progress: object = None  # the implementation's _Progress on the case's family, after the cell
 
 
@@ -90,9 +91,9 @@ class WorkerPool:
     op, started on its first cell and replaced after a crash, a timeout or an
     error."""
 
-    def __init__(self, *, threads: int | None, plugins, settings: MeasureSettings):
+    def __init__(self, *, plugins, settings: MeasureSettings):
         # Everything a worker needs, sent once when it starts.
-        self.options = {"threads": threads, "plugins": [str(p) for p in plugins], "settings": settings}
+        self.options = {"plugins": [str(p) for p in plugins], "settings": settings}
         self.budget = settings.budget
         self.folder = Path(tempfile.mkdtemp(prefix="kernel-arena-"))
         self.startups: list[tuple[str, float]] = []  # (implementation, seconds its worker took to start)
@@ -102,10 +103,10 @@ class WorkerPool:
         self._count = 0
 
     # -- a case's data, shared through files ------------------------------------------
-    def share(self, case: str, dtype: str, seed: int, data) -> dict:
+    def share(self, op: str, case: str, dtype: str, seed: int, data) -> dict:
         """Where a worker finds what the parent computed for a case (its
         reference and cost model; the worker makes the inputs itself)."""
-        key = (case, dtype, seed)
+        key = (op, case, dtype, seed)
         if key not in self._shared:
             if isinstance(data, Exception):
                 self._shared[key] = {"error": error_text(data)}
@@ -134,7 +135,7 @@ class WorkerPool:
                 self._workers.pop(impl.key).end()
                 return failure
         outcome = worker.measure(request)
-        if outcome.status != "measured" or outcome.row["status"] == "error":
+        if outcome.status != "measured" or outcome.measurement.status == "error":
             self._workers.pop(impl.key).end()
         return outcome
 
@@ -194,11 +195,11 @@ class _Worker:
         except OSError:  # it died while idle
             return Outcome("crashed", self._death("while idle"))
         self.busy = True
-        reply = self._wait_for("row", "making the inputs", SETUP_LIMIT)
+        reply = self._wait_for("measured", "making the inputs", SETUP_LIMIT)
         if isinstance(reply, Outcome):
             return reply
         self.busy = False
-        return Outcome("measured", row=reply[1], progress=reply[2])
+        return Outcome("measured", measurement=reply[1], progress=reply[2])
 
     def _wait_for(self, wanted: str, phase: str, limit: float) -> tuple | Outcome:
         """The worker's next ``wanted`` message, following its phase notes;
@@ -434,11 +435,12 @@ def serve(conn, options: dict) -> None:
     try:
         from bench import machine
 
-        if options["threads"]:
-            machine.preset_thread_env(options["threads"])  # as the runner did before its imports
+        wanted = options["settings"].threads
+        if wanted:
+            machine.preset_thread_env(wanted)  # as the runner did before its imports
         import impls
 
-        threads = machine.configure_threads(options["threads"]) if options["threads"] else None
+        threads = machine.configure_threads(wanted) if wanted else None
         for path in options["plugins"]:
             impls.load_plugin(path)
         if options["device"] == "cuda":
@@ -470,13 +472,13 @@ def serve(conn, options: dict) -> None:
         if request is None:
             return
         try:
-            conn.send(("row", *_measure_request(measurer, impl, conn, request)))
+            conn.send(("measured", *_measure_request(measurer, impl, conn, request)))
         except BaseException as exc:  # SystemExit from a plugin included: that cell's error
             conn.send(("failed", error_text(exc)))
 
 
 def _measure_request(measurer: CellMeasurer, impl, conn, request: dict) -> tuple:
-    """One cell, measured as an in-process run measures it: (row, progress)."""
+    """One cell, measured as an in-process run measures it: (measurement, progress)."""
     spec = impl.spec
     case = spec.case(request["case"])
     settings = measurer.settings
@@ -485,7 +487,7 @@ def _measure_request(measurer: CellMeasurer, impl, conn, request: dict) -> tuple
     measurer.history[key] = request["progress"] or Progress()
     watched = _Watched(impl, conn, settings.budget, settings.min_time, seed)
     data = _shared_case(spec, case, dtype, seed, request["shared"])
-    row = measurer.measure_checked(
+    measurement = measurer.measure_checked(
         spec, case, dtype, watched, data, lambda: _shared_case(spec, case, dtype, seed + 1, request["shared_next"])
     )
-    return row, measurer.history.get(key)
+    return measurement, measurer.history.get(key)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.cell import FIELDS
 from bench.compare import mann_whitney_p, parse_threshold, ratio_interval
-from bench.store import MEASUREMENT_FIELDS, Store
+from bench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +113,7 @@ def test_compare_calls_rounds_of_one_distribution_same_or_uncertain(three_runs, 
                               settings=source["settings"], git_commit=source["git_commit"], name="a-replica")
     rng = random.Random(17)
     for row in store.measurements([source["run_id"]]):
-        fields = {k: v for k, v in row.items() if k in MEASUREMENT_FIELDS}
+        fields = {k: v for k, v in row.items() if k in FIELDS}
         if row["times"]:
             fields["times"] = [rng.choice(row["times"]) for _ in row["times"]]
         store.add(replica, **fields)

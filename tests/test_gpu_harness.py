@@ -21,6 +21,7 @@ import pytest
 
 import impls
 from bench import gpu, gpu_report, machine, report, timer
+from bench.cell import MeasureSettings
 from bench.peaks import fraction_of_peak, measure_gpu_peaks, peaks_for
 from bench.runner import RunConfig, run_benchmarks
 from bench.store import SCHEMA_VERSION, Store
@@ -159,11 +160,21 @@ def _record(db: Path, config: RunConfig, peaks: dict) -> str:
 # -- CPU store + GPU store -> the CPU-against-GPU report ------------------------------------------
 def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_impl):
     cpu_db, gpu_db, out = tmp_path / "cpu.sqlite", tmp_path / "gpu.sqlite", tmp_path / "reports"
-    _record(cpu_db, RunConfig(ops=["box_iou"], names=["numpy"], devices=["cpu"], min_time=0.01), CPU_PEAKS)
+    _record(
+        cpu_db,
+        RunConfig(ops=["box_iou"], names=["numpy"], devices=["cpu"], settings=MeasureSettings(min_time=0.01)),
+        CPU_PEAKS,
+    )
     fake = FakeGpu()
     with gpu.installed(fake):
         gpu_peaks = measure_gpu_peaks(0.01, device=fake, gemm_n=64, copy_bytes=2**20)
-        config = RunConfig(ops=["box_iou"], names=["fake_gpu_iou"], devices=["cuda"], min_time=0.01, in_process=True)
+        config = RunConfig(
+            ops=["box_iou"],
+            names=["fake_gpu_iou"],
+            devices=["cuda"],
+            in_process=True,
+            settings=MeasureSettings(min_time=0.01),
+        )
         gpu_run = _record(gpu_db, config, {**CPU_PEAKS, "gpu": gpu_peaks})
 
     # What the GPU run stored: the device, kernel times by its clock with the L2 flushed, transfers apart.
@@ -181,7 +192,7 @@ def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_i
     # One event pair per timed call (warm-up calls take none), the L2 flushed before each.
     timed_calls = sum(r["rounds"] * r["number"] for r in rows)
     assert fake.clocks["cupy"].recorded == 2 * timed_calls and fake.flushes == timed_calls
-    (cpu_row,) = [r for r in Store(cpu_db).measurements() if r["case_name"] == "100x100"]
+    (cpu_row,) = [r for r in Store(cpu_db).measurements() if r["case"] == "100x100"]
     assert cpu_row["h2d_s"] is None and cpu_row["timing"] == "wall clock (perf_counter)"
 
     written = report.write_report([cpu_db, gpu_db], out)
@@ -215,7 +226,7 @@ def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_i
     cuda_row = frame[frame["device"] == "cuda"].iloc[-1]
     expected, _ = fraction_of_peak(cuda_row["flops"], cuda_row["bytes"], cuda_row["median_s"], gpu_peaks)
     assert cuda_row["peak_fraction"] == pytest.approx(expected)
-    assert cuda_row["machine"] == FAKE_NAME
+    assert cuda_row["measured_on"] == FAKE_NAME
     assert FAKE_NAME not in set(frame[frame["device"] == "cpu"]["machine"])
 
     index = (out / "index.html").read_text()
@@ -233,7 +244,13 @@ def test_fake_figures_never_reach_the_committed_reports_or_results():
 
 def test_report_without_gpu_data_says_so_plainly(tmp_path):
     db, out = tmp_path / "cpu.sqlite", tmp_path / "reports"
-    _record(db, RunConfig(ops=["box_iou"], names=["numpy"], devices=["cpu"], quick=True, min_time=0.01), CPU_PEAKS)
+    _record(
+        db,
+        RunConfig(
+            ops=["box_iou"], names=["numpy"], devices=["cpu"], quick=True, settings=MeasureSettings(min_time=0.01)
+        ),
+        CPU_PEAKS,
+    )
     report.write_report([db], out)
     page = (out / "box_iou-cpu-vs-gpu.html").read_text()
     assert "No GPU run in these stores" in page and "nox -s bench" in page and "--db" in page
@@ -246,7 +263,7 @@ def test_unavailable_cuda_rows_are_named_on_the_cpu_vs_gpu_page(tmp_path):
     db, out = tmp_path / "r.sqlite", tmp_path / "reports"
     store = Store(db)
     run_id = store.start_run(machine={"cpu": "c", "gpus": []}, versions={}, threads={}, settings={}, git_commit=None)
-    common = dict(op="box_iou", backend="torch", case_name="100x100", family="", params={}, dtype="float32", size=1e4)
+    common = dict(op="box_iou", backend="torch", case="100x100", family="", params={}, dtype="float32", size=1e4)
     store.add(run_id, impl="torch", device="cpu", status="ok", median_s=1e-4, **common)
     store.add(run_id, impl="torch", device="cuda", status="unavailable", error="no CUDA device", **common)
     store.close()
@@ -334,7 +351,7 @@ def test_a_worker_times_the_copies_without_its_notes_to_the_parent(fake_cuda_imp
     carried one (a pipe round trip inside every timed copy) and relabelled
     the phase.  Only the first call and the check send notes now."""
     from bench import worker
-    from bench.measure import CellMeasurer, MeasureSettings, case_inputs
+    from bench.measure import CellMeasurer, case_inputs
 
     class Pipe:
         def __init__(self):
@@ -349,7 +366,7 @@ def test_a_worker_times_the_copies_without_its_notes_to_the_parent(fake_cuda_imp
     data = {"inputs": inputs, "reference": spec.reference(**inputs), "flops": 1.0, "bytes": 1.0, "throughput": None}
     watched = worker._Watched(fake_cuda_impl, pipe, budget=10.0, min_time=0.01, seed=0)
     with gpu.installed(FakeGpu()):
-        row = CellMeasurer(MeasureSettings(min_time=0.01)).measure(spec, case, "float32", watched, data)
+        row = CellMeasurer(MeasureSettings(min_time=0.01)).measure(spec, case, "float32", watched, data).as_row()
     assert row["status"] == "ok" and row["h2d_s"] > 0 and row["d2h_s"] > 0, row
     assert [message[1] for message in pipe.sent] == ["the first call", "checking and timing"]
 
@@ -432,12 +449,12 @@ def test_report_labels_cpu_rows_with_the_cpu_on_a_machine_with_a_gpu(tmp_path):
     run_id = store.start_run(
         machine={"cpu": "Some CPU", "cores": 4, "gpus": gpus}, versions={}, threads={}, settings={}, git_commit=None
     )
-    common = dict(op="box_iou", backend="torch", case_name="100x100", family="", params={}, dtype="float32", size=1e4)
+    common = dict(op="box_iou", backend="torch", case="100x100", family="", params={}, dtype="float32", size=1e4)
     store.add(run_id, impl="torch", device="cpu", status="ok", median_s=1e-4, **common)
     store.add(run_id, impl="torch", device="cuda", status="ok", median_s=1e-5, h2d_s=1e-5, d2h_s=2e-5, **common)
     store.close()
     _, frame = report.load([db])
-    labels = dict(zip(frame["device"], frame["machine"]))
+    labels = dict(zip(frame["device"], frame["measured_on"]))
     assert labels == {"cpu": "Some CPU (4 cores)", "cuda": "Used GPU"}
 
 
@@ -450,10 +467,10 @@ def test_repeated_db_merges_the_latest_measurement_of_each_cell(tmp_path):
         store.db.commit()
         for case, median in zip(("a", "b"), medians):
             if median is not None:
-                store.add(run_id, case_name=case, size=1.0, status="ok", median_s=median, **common)
+                store.add(run_id, case=case, size=1.0, status="ok", median_s=median, **common)
         store.close()
     _, frame = report.load([tmp_path / "late.sqlite", tmp_path / "early.sqlite"])
-    by_case = dict(zip(frame["case_name"], zip(frame["median_s"], frame["machine"])))
+    by_case = dict(zip(frame["case"], zip(frame["median_s"], frame["measured_on"])))
     assert by_case == {"a": (3.0, "late (? cores)"), "b": (2.0, "early (? cores)")}
 
 
@@ -500,11 +517,23 @@ def test_a_version_1_store_is_migrated_and_reports_correctly(tmp_path):
     _v1_store(path)
     store = Store(path)
     assert store.migrated_from == 1
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     (old,) = store.measurements()
     assert old["median_s"] == 0.00025 and old["h2d_s"] is None and old["d2h_s"] is None and old["timing"] is None
     assert old["work_flops"] is None  # 2 -> 3: no implementation declared its own FLOPs then
-    store.add("old-run", **{**{k: old[k] for k in ("op", "backend", "case_name", "family", "params", "dtype", "size")},
+    # 3 -> 4: "case_name" is "case"; the run's machine (no host name stored then) measured its rows.
+    assert old["case"] == "100x100" and old["machine"] == "unnamed"
+    assert [m["manifest"] for m in store.machines("old-run")] == [{"cpu": "Old CPU", "cores": 2}]
+    # The migrated table is the one a new store creates, column for column.
+    fresh = Store(tmp_path / "fresh.sqlite")
+    columns = 'SELECT name, type, "notnull" FROM pragma_table_info(?) ORDER BY name'
+    for table in ("measurements", "machines"):
+        assert store.db.execute(columns, (table,)).fetchall() == fresh.db.execute(columns, (table,)).fetchall()
+    unique = "SELECT group_concat(name) FROM pragma_index_info((SELECT name FROM pragma_index_list('measurements')))"
+    assert store.db.execute(unique).fetchone() == fresh.db.execute(unique).fetchone()
+    fresh.close()
+    kept = ("op", "backend", "case", "family", "params", "dtype", "size", "machine")
+    store.add("old-run", **{**{k: old[k] for k in kept},
                             "impl": "torch", "device": "cuda", "status": "ok", "median_s": 1e-5,
                             "h2d_s": 2e-5, "d2h_s": 3e-5, "timing": "events"})  # fmt: skip
     store.close()

@@ -18,6 +18,7 @@ import pytest
 
 import impls
 from bench import report, timer
+from bench.cell import MeasureSettings
 from bench.measure import BudgetExceeded, call_with_budget
 from bench.runner import RunConfig, Runner
 from bench.store import SCHEMA_VERSION, Store
@@ -119,8 +120,9 @@ def test_pinned_allocator_serves_large_blocks_from_the_heap():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
 
     def mapped_blocks(mode: str) -> int:
-        result = subprocess.run([sys.executable, "-c", _MALLOC_PROBE, mode], env=env, cwd=ROOT, text=True,
-                                capture_output=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", _MALLOC_PROBE, mode], env=env, cwd=ROOT, text=True, capture_output=True, check=True
+        )
         return int(result.stdout)
 
     assert mapped_blocks("default") == 1
@@ -143,7 +145,7 @@ def test_store_round_trip(tmp_path):
         impl="numba",
         backend="numba",
         device="cpu",
-        case_name="c",
+        case="c",
         family="f",
         params={"n": 3},
         dtype="float32",
@@ -171,7 +173,7 @@ def test_store_rejects_unknown_status(tmp_path):
             impl="i",
             backend="b",
             device="cpu",
-            case_name="c",
+            case="c",
             family="",
             params={},
             dtype="float32",
@@ -203,9 +205,11 @@ def test_slow_implementation_goes_over_budget_and_skips_larger_cases(tmp_path, s
         time.sleep(0.5 if len(boxes1) > 100 else 0.0)
         return impls.get("box_iou", "numpy").fn(boxes1, boxes2)
 
-    config = RunConfig(ops=["box_iou"], names=["sleepy"], budget=0.25, min_time=0.01, in_process=True)
+    config = RunConfig(
+        ops=["box_iou"], names=["sleepy"], in_process=True, settings=MeasureSettings(budget=0.25, min_time=0.01)
+    )
     _, _, rows = _run(tmp_path, config)
-    status = {r["case_name"]: (r["status"], r.get("error") or "") for r in rows}
+    status = {r["case"]: (r["status"], r.get("error") or "") for r in rows}
     assert status["100x100"][0] == "ok"
     assert status["1000x1000"] == ("over_budget", "stopped after 0.25 s, the time budget")
     assert status["4000x4000"][0] == "over_budget" and status["4000x4000"][1].startswith("skipped: 1000x1000")
@@ -221,7 +225,11 @@ def test_wrong_and_failing_implementations_are_failures_not_times(tmp_path, scra
         raise RuntimeError("kernel exploded")
 
     config = RunConfig(
-        ops=["nms"], names=["keeps_everything", "raises", "numpy"], quick=True, min_time=0.01, in_process=True
+        ops=["nms"],
+        names=["keeps_everything", "raises", "numpy"],
+        quick=True,
+        in_process=True,
+        settings=MeasureSettings(min_time=0.01),
     )
     store, run_id, rows = _run(tmp_path, config)
     by_impl = {}
@@ -241,13 +249,20 @@ def test_unavailable_implementations_are_recorded_with_their_reason(tmp_path):
 def test_plan_gives_small_only_implementations_the_small_cases_only():
     """Pure Python had spent its budget on every large case (over budget in
     the reports); the plan now leaves it out of them, as the matrix does."""
-    plan = Runner(None, None, RunConfig(ops=["conv2d"], backends=["python", "numpy"])).plan()
-    backends = {case.name: {impl.backend for impl in chosen} for _, case, _, chosen in plan}
+    cells = Runner(None, None, RunConfig(ops=["conv2d"], backends=["python", "numpy"])).cells()
+    backends = {}
+    for cell in cells:
+        backends.setdefault(cell.case, set()).add(impls.get(cell.op, cell.impl, cell.device).backend)
     assert backends["small-asymmetric"] == {"python", "numpy"} and backends["resnet"] == {"numpy"}
 
 
 def test_report_is_written_from_a_real_run(tmp_path):
-    config = RunConfig(ops=["box_iou", "nms"], backends=["numpy", "numba", "torch"], quick=True, min_time=0.01)
+    config = RunConfig(
+        ops=["box_iou", "nms"],
+        backends=["numpy", "numba", "torch"],
+        quick=True,
+        settings=MeasureSettings(min_time=0.01),
+    )
     threads = {"torch": 2, "env": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
     store, run_id, _ = _run(tmp_path, config, threads)
     store.set_peaks(run_id, {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0})
@@ -334,9 +349,14 @@ def test_cli_refuses_a_file_that_is_not_a_store_and_leaves_it_as_it_was(tmp_path
         db.execute("CREATE TABLE notes (text TEXT)")
     before = {path: path.read_bytes() for path in (garbage, foreign)}
     for path in (garbage, foreign):
-        for args in (["runs"], ["report", "--out", str(tmp_path / "out")], ["compare", "a", "b"], ["history"],
-                     ["run", "--op", "box_iou", "--backend", "numpy", "--quick", "--no-peaks"],
-                     ["run", "--resume", "r1"]):
+        for args in (
+            ["runs"],
+            ["report", "--out", str(tmp_path / "out")],
+            ["compare", "a", "b"],
+            ["history"],
+            ["run", "--op", "box_iou", "--backend", "numpy", "--quick", "--no-peaks"],
+            ["run", "--resume", "r1"],
+        ):
             result = _cli(*args, "--db", str(path))
             assert result.returncode == 2, (args, result.stderr)
             assert result.stderr.strip().splitlines()[-1] == result.stderr.strip().splitlines()[0], result.stderr
@@ -414,7 +434,11 @@ def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_r
         return impls.get("box_iou", "torch").fn(boxes1, boxes2)
 
     config = RunConfig(
-        ops=["box_iou"], names=["torch", "torch_variant", "numpy"], quick=True, min_time=0.01, in_process=True
+        ops=["box_iou"],
+        names=["torch", "torch_variant", "numpy"],
+        quick=True,
+        in_process=True,
+        settings=MeasureSettings(min_time=0.01),
     )
     store, run_id, _ = _run(tmp_path, config)
     store.close()
@@ -442,7 +466,13 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
     store.set_peaks(run_id, peaks)
-    config = RunConfig(ops=["conv2d"], names=["half_work", "numpy"], quick=True, min_time=0.01, in_process=True)
+    config = RunConfig(
+        ops=["conv2d"],
+        names=["half_work", "numpy"],
+        quick=True,
+        in_process=True,
+        settings=MeasureSettings(min_time=0.01),
+    )
     rows = Runner(store, run_id, config).run()
     store.finish_run(run_id)
     store.close()

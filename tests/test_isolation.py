@@ -20,13 +20,14 @@ import pytest
 
 import impls
 from bench import report
+from bench.cell import MeasureSettings
 from bench.liveness import runner_gone, runner_identity
 from bench.runner import RunConfig, Runner
 from bench.store import RunBusy, Store
 from impls import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY = ("op", "impl", "device", "case_name", "dtype")
+KEY = ("op", "impl", "device", "case", "dtype")
 
 FAILING_NMS = '''
 """Implementations of nms that fail in every way a new kernel can."""
@@ -298,14 +299,16 @@ def test_budget_alarm_stops_python_code_inside_a_worker_and_skips_larger_cases(t
     impls.load_plugin(plugin)  # the parent plans with it; the worker loads it again
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
-    config = RunConfig(ops=["box_iou"], names=["sleepy"], budget=0.25, min_time=0.01, plugins=(str(plugin),))
+    config = RunConfig(
+        ops=["box_iou"], names=["sleepy"], settings=MeasureSettings(budget=0.25, min_time=0.01), plugins=(str(plugin),)
+    )
     runner = Runner(store, run_id, config)
     rows = runner.run()
-    status = {r["case_name"]: (r["status"], r.get("error") or "") for r in rows}
+    status = {r["case"]: (r["status"], r.get("error") or "") for r in rows}
     assert status["100x100"][0] == "ok"
     assert status["1000x1000"] == ("over_budget", "stopped after 0.25 s, the time budget")
     assert status["4000x4000"][0] == "over_budget" and status["4000x4000"][1].startswith("skipped: 1000x1000")
-    assert len(runner.worker_startups) == 1  # one worker for the implementation's every case
+    assert len(runner.executor.worker_startups) == 1  # one worker for the implementation's every case
 
 
 def test_an_implementation_that_raised_gets_a_fresh_process_for_its_next_case(tmp_path, monkeypatch):
@@ -364,7 +367,13 @@ def test_second_seed_check_turns_a_lucky_answer_into_a_mismatch_without_times(tm
 
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
-    config = RunConfig(ops=["box_iou"], names=["memorised", "numpy"], quick=True, min_time=0.01, in_process=True)
+    config = RunConfig(
+        ops=["box_iou"],
+        names=["memorised", "numpy"],
+        quick=True,
+        in_process=True,
+        settings=MeasureSettings(min_time=0.01),
+    )
     rows = {r["impl"]: r for r in Runner(store, run_id, config).run()}
     assert rows["numpy"]["status"] == "ok"
     assert rows["memorised"]["status"] == "mismatch" and rows["memorised"]["error"].startswith("seed 1:")
@@ -499,7 +508,7 @@ while not go.exists():  # both writers start together
     time.sleep(0.001)
 run_id = store.start_run(machine={}, versions={}, threads={}, settings={"writer": sys.argv[2]}, git_commit=None)
 for i in range(int(sys.argv[3])):
-    store.add(run_id, op="nms", impl=sys.argv[2], backend="numpy", device="cpu", case_name=f"c{i}", family="",
+    store.add(run_id, op="nms", impl=sys.argv[2], backend="numpy", device="cpu", case=f"c{i}", family="",
               params={"i": i}, dtype="float32", size=float(i), status="ok", median_s=1e-3, times=[1e-3] * 50)
 store.finish_run(run_id)
 """
@@ -588,7 +597,7 @@ def test_no_table_shows_a_time_for_a_failed_measurement(tmp_path):
         op="box_iou",
         backend="numpy",
         device="cpu",
-        case_name="100x100",
+        case="100x100",
         family="",
         params={},
         dtype="float32",
@@ -621,7 +630,7 @@ def test_store_accepts_the_isolation_statuses(tmp_path, status):
     store = Store(tmp_path / "r.sqlite")
     run_id = store.start_run(machine={}, versions={}, threads={}, settings={}, git_commit=None)
     store.add(
-        run_id, op="nms", impl="x", backend="numpy", device="cpu", case_name="c", family="", params={},
+        run_id, op="nms", impl="x", backend="numpy", device="cpu", case="c", family="", params={},
         dtype="float32", status=status, error="killed by SIGSEGV",
     )  # fmt: skip
     assert store.measurements([run_id])[0]["status"] == status

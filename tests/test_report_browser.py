@@ -48,13 +48,19 @@ def browser():
 def fresh_report(tmp_path_factory):
     """A report written from a small run recorded by the harness itself."""
     from bench import report
+    from bench.cell import MeasureSettings
     from bench.machine import configure_threads
     from bench.runner import RunConfig, run_benchmarks
     from bench.store import Store
 
     tmp = tmp_path_factory.mktemp("browser")
     store = Store(tmp / "run.sqlite")
-    config = RunConfig(ops=["box_iou", "gated_unit"], backends=["numpy", "ext", "torch"], quick=True, min_time=0.01)
+    config = RunConfig(
+        ops=["box_iou", "gated_unit"],
+        backends=["numpy", "ext", "torch"],
+        quick=True,
+        settings=MeasureSettings(min_time=0.01),
+    )
     run_benchmarks(store, config, settings={"argv": ["test"]}, threads=configure_threads(2), name="browser-test")
     store.close()
     report.write_report([tmp / "run.sqlite"], tmp / "reports")
