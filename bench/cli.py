@@ -147,8 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print a JSON list of objects: op, case, best, best_s, torch_s, speedup, fraction_of_peak "
-        "(and steps_per_s for streaming ops)",
+        help="print a JSON list of objects: op, case, best, best_s, torch_s, speedup, fraction_of_peak, "
+        "failures (implementation -> status and error; and steps_per_s for streaming ops)",
+    )
+    p.add_argument("--impl", action="append", help="only implementations of this name (repeatable)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="check and time the implementations in this process instead of one worker process each (debugging)",
     )
     plugin_option(p)
 
@@ -441,7 +447,7 @@ def _run(args, threads) -> int:
         if not (args.json or args.quiet):
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
         peaks = measure_all_peaks(0.3)
-    printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started)
+    printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started, cluster=bool(args.cluster))
     try:
         run_id, rows = run_benchmarks(
             store,
@@ -459,6 +465,7 @@ def _run(args, threads) -> int:
         return 2
     if args.resume:  # the whole run, not only the cells measured now
         rows = store.measurements([run_id])
+    unfinished = store.run(run_id)["status"] != "complete"  # a cluster node lost mid-run
     if args.json:
         from bench.cell import LEGACY_KEYS, SUMMARY_FIELDS
 
@@ -469,6 +476,13 @@ def _run(args, threads) -> int:
     else:
         _summary(rows)
         print(f"\nrun {run_id}: {len(rows)} measurements in {time.monotonic() - started:.0f} s, stored in {args.db}")
+    if unfinished:
+        print(
+            f"error: run {run_id} is incomplete (a node was lost); `python -m bench run --resume {run_id} --db "
+            f"{args.db}` measures its missing cells",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -476,9 +490,10 @@ class _ProgressPrinter:
     """One line per measurement on stderr, with the time left estimated from
     the pace so far."""
 
-    def __init__(self, enabled: bool, started: float):
+    def __init__(self, enabled: bool, started: float, cluster: bool = False):
         self.enabled = enabled
         self.started = started
+        self.where = (lambda row: f" on {row['machine']}") if cluster else (lambda row: "")
 
     def __call__(self, row, done, total):
         if not self.enabled:
@@ -489,7 +504,7 @@ class _ProgressPrinter:
         detail = format_seconds(row.get("median_s")) if status == "ok" else (row.get("error") or "")[:70]
         print(
             f"[{done:>4}/{total}  ~{left:4.0f}s left] {row['op']}/{row['impl']} {row['device']} "
-            f"{row['case']} {row['dtype']}: {status} {detail}",
+            f"{row['case']} {row['dtype']}{self.where(row)}: {status} {detail}",
             file=sys.stderr,
             flush=True,
         )
@@ -588,7 +603,11 @@ def _headline(args, threads) -> int:
 
         impls.spec(op)
     log = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
-    _, results = run_headline(rounds=args.rounds, ops=args.op, budget=args.budget, log=log)
+    plugins = tuple(str(Path(p).resolve()) for p in args.plugin)
+    _, results = run_headline(
+        rounds=args.rounds, ops=args.op, budget=args.budget, log=log, threads=threads, in_process=args.in_process,
+        plugins=plugins, names=args.impl,
+    )  # fmt: skip
     if args.json:
         internal = ("medians", "bound", "cost")
         print(json.dumps([{k: v for k, v in r.items() if k not in internal} for r in results], indent=1))
@@ -602,6 +621,9 @@ def _headline(args, threads) -> int:
             f"{r['op']:<15}{r['case']:<20}{r['best'] or '-':<16}{format_seconds(r['best_s']):>10}"
             f"{format_seconds(r['torch_s']):>10}{speedup:>12}{fraction:>10}{rate}"
         )
+    for r in results:
+        for name, failure in r["failures"].items():
+            print(f"{r['op']} {r['case']}: {name} left out, {failure['status'].upper()}: {failure['error']}")
     return 0
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import impls
+from bench import timer
 from bench.cell import Cell, Measurement, MeasureSettings, machine_name
-from bench.measure import CellMeasurer, Progress, base_row, case_inputs
+from bench.measure import CellMeasurer, Progress, base_row, case_inputs, error_text, failed_row
 
 
 def case_data(spec, case, dtype: str, seed: int) -> dict | Exception:
@@ -49,6 +50,7 @@ class Executor:
         self._stored: set[tuple] = set()
         self._cases: dict[tuple, dict | Exception] = {}  # the current case's data, by seed
         self.worker_startups: list[tuple[str, float]] = []  # (implementation, seconds), kept out of the store
+        self.lost: list[str] = []  # machines lost mid-run and what they left unmeasured (a cluster's nodes)
 
     def resume(self, stored: list[dict]) -> None:
         """Leave out the cells this machine already measured in a resumed run;
@@ -87,6 +89,18 @@ class Executor:
             self._cases[key] = case_data(spec, case, dtype, seed)
         return self._cases[key]
 
+    def contend(self, cell: Cell) -> Contender:
+        """The cell's first call and both checks, its inputs then kept ready
+        for the headline's interleaved rounds (``Contender.round``)."""
+        impl = impls.get(cell.op, cell.impl, cell.device)
+        spec, case = impl.spec, impl.spec.case(cell.case)
+        usable = impl.available and impl.supports(cell.dtype)
+        data = self._case(spec, case, cell.dtype, self.settings.seed) if usable else {}
+        return self._contend(spec, case, cell.dtype, impl, data)
+
+    def _contend(self, spec, case, dtype, impl, data) -> Contender:
+        raise NotImplementedError
+
     def _new_case(self) -> None:
         """The previous case's data is no longer needed."""
 
@@ -97,12 +111,51 @@ class Executor:
         pass
 
 
+class ContenderFailed(Exception):
+    """A contender failed in a timed round: ``measurement`` says how."""
+
+    def __init__(self, measurement: Measurement):
+        super().__init__(measurement.error)
+        self.measurement = measurement
+
+
+class Contender:
+    """One implementation in the headline's interleaved rounds: checked
+    (``measurement``: ok, or the failure that leaves it out), then timed
+    round by round."""
+
+    def __init__(self, measurement: Measurement, round_fn=None):
+        self.measurement = measurement
+        self._round = round_fn
+
+    def round(self, number: int) -> float:
+        """Seconds per call over ``number`` calls; ContenderFailed if it fails."""
+        return self._round(number)
+
+
 class InProcess(Executor):
     """Every cell measured in this process (``--in-process``)."""
 
     def _measure(self, spec, case, dtype, impl, data) -> Measurement:
         next_seed = lambda: self._case(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
         return self.measurer.measure_checked(spec, case, dtype, impl, data, next_seed)
+
+    def _contend(self, spec, case, dtype, impl, data) -> Contender:
+        next_seed = lambda: self._case(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
+        row, native = self.measurer.contend(spec, case, dtype, impl, data, next_seed)
+
+        def round_fn(number: int) -> float:
+            try:
+                start = timer.CLOCK()
+                for _ in range(number):
+                    impl.call(native)
+                impl.synchronize()
+                return (timer.CLOCK() - start) / number
+            except Exception as exc:  # an implementation that fails only on a later call
+                failed = failed_row(row, "error", f"failed while timing: {error_text(exc)}")
+                raise ContenderFailed(Measurement.from_row(failed)) from exc
+
+        return Contender(Measurement.from_row(row), round_fn if native is not None else None)
 
 
 class Workers(Executor):
@@ -116,7 +169,7 @@ class Workers(Executor):
         self._pool = None
         self._op = None
 
-    def _measure(self, spec, case, dtype, impl, data) -> Measurement:
+    def _measure(self, spec, case, dtype, impl, data, kind: str = "measure") -> Measurement:
         if not self.measurer.calls_code(spec, case, dtype, impl, data):
             return self.measurer.measure(spec, case, dtype, impl, data)
         if self._pool is None:
@@ -130,6 +183,7 @@ class Workers(Executor):
         seed = self.settings.seed
         key = (spec.name, impl.key, case.family)
         request = {
+            "kind": kind,
             "case": case.name,
             "dtype": dtype,
             "progress": self.measurer.history.get(key),
@@ -140,13 +194,32 @@ class Workers(Executor):
         if outcome.measurement is not None:
             self.measurer.history[key] = outcome.progress
             return outcome.measurement
+        return self._failed(spec, case, dtype, impl, data, outcome)
+
+    def _failed(self, spec, case, dtype, impl, data, outcome) -> Measurement:
+        """The cell's measurement when its worker crashed, hung or raised."""
         row = {**base_row(spec, case, dtype, impl), "flops": data["flops"], "bytes": data["bytes"]}
         if data["throughput"]:
             row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
         if outcome.status == "timeout":
             # As for a call stopped by the budget: the family's larger cases are skipped.
+            key = (spec.name, impl.key, case.family)
             self.measurer.history.setdefault(key, Progress()).over_budget = f"{case.name}: timed out"
         return Measurement.from_row({**row, "status": outcome.status, "error": outcome.message})
+
+    def _contend(self, spec, case, dtype, impl, data) -> Contender:
+        measurement = self._measure(spec, case, dtype, impl, data, kind="contend")
+        if measurement.status != "ok":
+            return Contender(measurement)
+        pool = self._pool
+
+        def round_fn(number: int) -> float:
+            outcome = pool.round(impl, number)
+            if outcome.status != "timed":
+                raise ContenderFailed(self._failed(spec, case, dtype, impl, data, outcome))
+            return outcome.seconds
+
+        return Contender(measurement, round_fn)
 
     def _new_case(self) -> None:
         if self._pool is not None:

@@ -181,52 +181,23 @@ class CellMeasurer:
         """The first call, the check against the reference and the timing (no second seed)."""
         return Measurement.from_row(self._measure(spec, case, dtype, impl, data))
 
+    def contend(self, spec, case, dtype, impl, data, extra: Callable[[], dict | Exception]) -> tuple[dict, dict | None]:
+        """The first call and both checks, without the timing: (row, the
+        prepared inputs to time calls on, or None when the cell failed). The
+        headline times its contenders itself, in interleaved rounds."""
+        row, called = self._first_call(spec, case, dtype, impl, data)
+        if called is None:
+            return row, None
+        row = self.check_another_seed(spec, case, dtype, impl, extra(), row)
+        return row, (called[0] if row["status"] == "ok" else None)
+
     def _measure(self, spec, case, dtype, impl, data) -> dict:
-        row = base_row(spec, case, dtype, impl)
-        if not impl.available:
-            return {**row, "status": "unavailable", "error": impl.reason}
-        if not impl.supports(dtype):
-            return {**row, "status": "unavailable", "error": f"{impl.name} does not support {dtype}"}
-        if isinstance(data, Exception):
-            return {**row, "status": "error", "error": f"making the case failed: {error_text(data)}"}
-        row.update(flops=data["flops"], bytes=data["bytes"], work_flops=impl.work_flops(data["inputs"]))
-        if data["throughput"]:
-            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
-
-        history = self.history.setdefault((spec.name, impl.key, case.family), Progress())
+        row, called = self._first_call(spec, case, dtype, impl, data)
+        if called is None:
+            return row
+        native, output, first_call = called
         budget = self.settings.budget
-        if history.over_budget:
-            return {**row, "status": "over_budget", "error": f"skipped: {history.over_budget}"}
-        predicted = history.predict(case.size)
-        if predicted is not None and predicted > budget:
-            history.over_budget = (
-                f"{case.name}: predicted {predicted:.3g} s from the smaller cases; budget {budget:g} s"
-            )
-            return {**row, "status": "over_budget", "error": history.over_budget}
-
-        try:
-            native = impl.prepare(data["inputs"])
-            start = timer.CLOCK()
-            output = call_with_budget(lambda: call_and_wait(impl, native), budget)
-            first_call = timer.CLOCK() - start
-        except BudgetExceeded as exc:
-            history.over_budget = f"{case.name}: {exc}"
-            return {**row, "status": "over_budget", "error": str(exc), "first_call_s": budget}
-        except Exception as exc:
-            return {**row, "status": "error", "error": error_text(exc)}
-        row["first_call_s"] = first_call
-
-        try:
-            verdict = spec.compare(impl.to_numpy(output, data["inputs"]), data["reference"], data["inputs"])
-        except Exception as exc:
-            return {**row, "status": "error", "error": f"checking the output failed: {error_text(exc)}"}
-        row.update(max_abs_err=verdict.max_abs_err, max_rel_err=verdict.max_rel_err, rms_err=verdict.rms_err)
-        if not verdict.ok:
-            return {**row, "status": "mismatch", "error": verdict.message}
-
-        if first_call > budget:
-            history.over_budget = f"{case.name}: first call took {first_call:.3g} s; budget {budget:g} s"
-            return {**row, "status": "over_budget", "error": history.over_budget}
+        history = self.history[(spec.name, impl.key, case.family)]
         # A call slower than the minimum measuring time is warm after its first
         # call: no further warm-up, one call per round.
         slow = first_call >= self.settings.min_time
@@ -258,8 +229,6 @@ class CellMeasurer:
         history.points.append((case.size, stats.median))
         result = {
             **row,
-            "status": "ok",
-            "error": verdict.message or None,
             **stats.summary(),
             "times": stats.times,
             "timing": timing,
@@ -273,6 +242,56 @@ class CellMeasurer:
                 note = f"timing the transfers failed: {error_text(exc)}"
                 result["error"] = f"{result['error']}; {note}" if result["error"] else note
         return result
+
+    def _first_call(self, spec, case, dtype, impl, data) -> tuple[dict, tuple | None]:
+        """Inputs, the first call and the check against the reference: (row,
+        (native inputs, output, first call's seconds)); (failed row, None)."""
+        row = base_row(spec, case, dtype, impl)
+        if not impl.available:
+            return {**row, "status": "unavailable", "error": impl.reason}, None
+        if not impl.supports(dtype):
+            return {**row, "status": "unavailable", "error": f"{impl.name} does not support {dtype}"}, None
+        if isinstance(data, Exception):
+            return {**row, "status": "error", "error": f"making the case failed: {error_text(data)}"}, None
+        row.update(flops=data["flops"], bytes=data["bytes"], work_flops=impl.work_flops(data["inputs"]))
+        if data["throughput"]:
+            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
+
+        history = self.history.setdefault((spec.name, impl.key, case.family), Progress())
+        budget = self.settings.budget
+        if history.over_budget:
+            return {**row, "status": "over_budget", "error": f"skipped: {history.over_budget}"}, None
+        predicted = history.predict(case.size)
+        if predicted is not None and predicted > budget:
+            history.over_budget = (
+                f"{case.name}: predicted {predicted:.3g} s from the smaller cases; budget {budget:g} s"
+            )
+            return {**row, "status": "over_budget", "error": history.over_budget}, None
+
+        try:
+            native = impl.prepare(data["inputs"])
+            start = timer.CLOCK()
+            output = call_with_budget(lambda: call_and_wait(impl, native), budget)
+            first_call = timer.CLOCK() - start
+        except BudgetExceeded as exc:
+            history.over_budget = f"{case.name}: {exc}"
+            return {**row, "status": "over_budget", "error": str(exc), "first_call_s": budget}, None
+        except Exception as exc:
+            return {**row, "status": "error", "error": error_text(exc)}, None
+        row["first_call_s"] = first_call
+
+        try:
+            verdict = spec.compare(impl.to_numpy(output, data["inputs"]), data["reference"], data["inputs"])
+        except Exception as exc:
+            return {**row, "status": "error", "error": f"checking the output failed: {error_text(exc)}"}, None
+        row.update(max_abs_err=verdict.max_abs_err, max_rel_err=verdict.max_rel_err, rms_err=verdict.rms_err)
+        if not verdict.ok:
+            return {**row, "status": "mismatch", "error": verdict.message}, None
+
+        if first_call > budget:
+            history.over_budget = f"{case.name}: first call took {first_call:.3g} s; budget {budget:g} s"
+            return {**row, "status": "over_budget", "error": history.over_budget}, None
+        return {**row, "status": "ok", "error": verdict.message or None}, (native, output, first_call)
 
     def transfers(self, impl, inputs: dict, output) -> dict:
         """Host-to-device copy of the inputs (``prepare``) and device-to-host

@@ -161,8 +161,8 @@ def run_benchmarks(
     except BaseException:  # Ctrl-C, SIGTERM, or a bug in the harness: the rows so far stay
         store.finish_run(run_id, "interrupted")
         raise
-    lost = getattr(executor, "lost", [])
-    store.finish_run(run_id, "interrupted" if lost else "complete")
+    # A node lost mid-run leaves cells unmeasured: the run is for --resume to finish.
+    store.finish_run(run_id, "interrupted" if executor.lost else "complete")
     if log and executor.worker_startups:
         seconds = [s for _, s in executor.worker_startups]
         log(

@@ -50,6 +50,7 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from bench import timer
 from bench.cell import Measurement, MeasureSettings
 from bench.measure import CellMeasurer, Progress, case_inputs, error_text
 
@@ -70,9 +71,10 @@ def grace(budget: float) -> float:
 class Outcome:
     """What became of one cell sent to a worker."""
 
-    status: str  # "measured" (``measurement`` holds the worker's), or crashed / timeout / error
+    status: str  # "measured" (``measurement`` holds the worker's), "timed" (a round), or crashed / timeout / error
     message: str = ""
     measurement: Measurement | None = None
+    seconds: float | None = None  # a timed round's seconds per call
     progress: object = None  # the implementation's _Progress on the case's family, after the cell
 
 
@@ -125,6 +127,8 @@ class WorkerPool:
 
     # -- measuring ------------------------------------------------------------------------
     def measure(self, impl, request: dict) -> Outcome:
+        """One cell measured (``request["kind"]`` "measure"), or only checked
+        and kept ready for timed rounds ("contend", the headline's)."""
         worker = self._workers.get(impl.key)
         if worker is None:
             worker = self._workers[impl.key] = _Worker(self, impl)  # known to close() while it starts
@@ -136,6 +140,15 @@ class WorkerPool:
                 return failure
         outcome = worker.measure(request)
         if outcome.status != "measured" or outcome.measurement.status == "error":
+            self._workers.pop(impl.key).end()
+        return outcome
+
+    def round(self, impl, number: int) -> Outcome:
+        """One timed round of ``number`` calls by the worker that contended
+        for ``impl``: its per-call seconds in ``Outcome.seconds``."""
+        worker = self._workers[impl.key]
+        outcome = worker.round(number)
+        if outcome.status != "timed":
             self._workers.pop(impl.key).end()
         return outcome
 
@@ -200,6 +213,18 @@ class _Worker:
             return reply
         self.busy = False
         return Outcome("measured", measurement=reply[1], progress=reply[2])
+
+    def round(self, number: int) -> Outcome:
+        try:
+            self.conn.send({"kind": "round", "number": number})
+        except OSError:
+            return Outcome("crashed", self._death("while idle"))
+        self.busy = True
+        reply = self._wait_for("round", "a timed round", self.pool.budget + grace(self.pool.budget))
+        if isinstance(reply, Outcome):
+            return reply
+        self.busy = False
+        return Outcome("timed", seconds=reply[1])
 
     def _wait_for(self, wanted: str, phase: str, limit: float) -> tuple | Outcome:
         """The worker's next ``wanted`` message, following its phase notes;
@@ -463,6 +488,7 @@ def serve(conn, options: dict) -> None:
         conn.send(("failed", f"the worker could not start: {error_text(exc)}"))
         return
     conn.send(("hello", {"pid": os.getpid(), "threads": threads}))
+    ready = {}  # a contender's prepared inputs, timed by the rounds that follow
 
     while True:
         try:
@@ -472,13 +498,17 @@ def serve(conn, options: dict) -> None:
         if request is None:
             return
         try:
-            conn.send(("measured", *_measure_request(measurer, impl, conn, request)))
+            if request["kind"] == "round":
+                conn.send(("round", _round(impl, ready, request["number"])))
+            else:
+                conn.send(("measured", *_measure_request(measurer, impl, conn, request, ready)))
         except BaseException as exc:  # SystemExit from a plugin included: that cell's error
             conn.send(("failed", error_text(exc)))
 
 
-def _measure_request(measurer: CellMeasurer, impl, conn, request: dict) -> tuple:
-    """One cell, measured as an in-process run measures it: (measurement, progress)."""
+def _measure_request(measurer: CellMeasurer, impl, conn, request: dict, ready: dict) -> tuple:
+    """One cell, measured as an in-process run measures it (or, for a
+    headline contender, checked and its inputs kept): (measurement, progress)."""
     spec = impl.spec
     case = spec.case(request["case"])
     settings = measurer.settings
@@ -487,7 +517,21 @@ def _measure_request(measurer: CellMeasurer, impl, conn, request: dict) -> tuple
     measurer.history[key] = request["progress"] or Progress()
     watched = _Watched(impl, conn, settings.budget, settings.min_time, seed)
     data = _shared_case(spec, case, dtype, seed, request["shared"])
-    measurement = measurer.measure_checked(
-        spec, case, dtype, watched, data, lambda: _shared_case(spec, case, dtype, seed + 1, request["shared_next"])
-    )
-    return measurement, measurer.history.get(key)
+    extra = lambda: _shared_case(spec, case, dtype, seed + 1, request["shared_next"])  # noqa: E731
+    ready.clear()
+    if request["kind"] == "contend":
+        row, native = measurer.contend(spec, case, dtype, watched, data, extra)
+        if native is not None:
+            ready["native"] = native
+        return Measurement.from_row(row), measurer.history.get(key)
+    return measurer.measure_checked(spec, case, dtype, watched, data, extra), measurer.history.get(key)
+
+
+def _round(impl, ready: dict, number: int) -> float:
+    """``number`` calls on the contender's inputs: seconds per call."""
+    native = ready["native"]
+    start = timer.CLOCK()
+    for _ in range(number):
+        impl.call(native)
+    impl.synchronize()
+    return (timer.CLOCK() - start) / number

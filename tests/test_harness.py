@@ -407,12 +407,20 @@ def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
     assert run["peaks"]["gemm_gflops"] == peaks["gemm_gflops"]
 
 
-def test_headline_case_names_the_fastest_correct_non_torch_implementation():
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "workers"])
+def test_headline_case_names_the_fastest_correct_non_torch_implementation(in_process):
+    from bench.executors import InProcess, Workers
     from bench.headline import headline_case
 
     spec = impls.spec("box_iou")
     peaks = {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0}
-    result = headline_case(spec, spec.case("100x100"), rounds=3, machine_peaks=peaks, budget=10)
+    settings = MeasureSettings(budget=10)
+    executor = InProcess(settings) if in_process else Workers(settings)
+    try:
+        result = headline_case(spec, spec.case("100x100"), rounds=3, machine_peaks=peaks, executor=executor)
+    finally:
+        executor.close()
+    assert result["failures"] == {}
     contenders = {n: t for n, t in result["medians"].items() if impls.get("box_iou", n).backend != "torch"}
     assert result["best"] == min(contenders, key=contenders.get)
     assert result["best_s"] == contenders[result["best"]]
@@ -424,8 +432,30 @@ def test_cli_headline_json_has_the_documented_keys():
     result = _cli("headline", "--op", "box_iou", "--rounds", "2", "--json")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert {"op", "case", "best", "best_s", "torch_s", "speedup", "fraction_of_peak"} <= set(row)
-    assert row["case"] == "4000x4000" and row["speedup"] > 0
+    assert {"op", "case", "best", "best_s", "torch_s", "speedup", "fraction_of_peak", "failures"} <= set(row)
+    assert row["case"] == "4000x4000" and row["speedup"] > 0 and row["failures"] == {}
+
+
+def test_headline_records_plugins_that_crash_hang_raise_or_answer_wrong_and_times_the_rest():
+    plugin = Path(__file__).parent / "plugins" / "failing_nms.py"
+    names = ("segfaults", "sleeps_forever", "hangs_in_native_code", "raises", "wrong", "numpy", "torch")
+    # Only the named implementations take part: the plugin's and two built-in ones.
+    result = _cli(
+        "headline", "--op", "nms", "--rounds", "2", "--budget", "2", "--json", "--plugin", str(plugin),
+        "--threads", "1", *(f"--impl={n}" for n in names),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for row in json.loads(result.stdout):
+        failures = {name: f["status"] for name, f in row["failures"].items()}
+        assert failures == {
+            "segfaults": "crashed",
+            "sleeps_forever": "timeout",
+            "hangs_in_native_code": "timeout",
+            "raises": "error",
+            "wrong": "mismatch",
+        }, row
+        assert "killed by SIGSEGV" in row["failures"]["segfaults"]["error"]
+        assert row["best"] == "numpy" and row["best_s"] > 0 and row["torch_s"] > 0
 
 
 def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_registry):

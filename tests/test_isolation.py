@@ -29,71 +29,8 @@ from impls import registry
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ("op", "impl", "device", "case", "dtype")
 
-FAILING_NMS = '''
-"""Implementations of nms that fail in every way a new kernel can."""
-
-import ctypes
-import os
-import time
-
-import numba
-import numpy as np
-
-import impls
-
-
-@impls.register("nms", backend="numpy", name="segfaults")
-def segfaults(boxes, scores, iou_threshold, score_threshold=None):
-    return ctypes.string_at(0)  # reads address 0
-
-
-@impls.register("nms", backend="numpy", name="aborts")
-def aborts(boxes, scores, iou_threshold, score_threshold=None):
-    os.abort()
-
-
-@impls.register("nms", backend="numpy", name="sleeps_forever")
-def sleeps_forever(boxes, scores, iou_threshold, score_threshold=None):
-    while True:
-        try:
-            time.sleep(1)
-        except Exception:  # retries whatever interrupts it, the budget's alarm included
-            pass
-
-
-@numba.njit
-def _spin(step):
-    i = 0
-    while i >= 0:  # never false: native code that no signal interrupts
-        i = (i + step) % 1000
-    return i
-
-
-@impls.register("nms", backend="numba", name="hangs_in_native_code")
-def hangs_in_native_code(boxes, scores, iou_threshold, score_threshold=None):
-    _spin(1)
-
-
-@impls.register("nms", backend="numpy", name="raises")
-def raises(boxes, scores, iou_threshold, score_threshold=None):
-    raise RuntimeError("kernel exploded")
-
-
-@impls.register("nms", backend="numpy", name="wrong")
-def wrong(boxes, scores, iou_threshold, score_threshold=None):
-    return np.arange(len(scores), dtype=np.int64)
-
-
-_answers = {}
-
-
-@impls.register("nms", backend="numpy", name="stale_cache")
-def stale_cache(boxes, scores, iou_threshold, score_threshold=None):
-    # Right on the first input of each size; then that answer for any input of the size.
-    if len(boxes) not in _answers:
-        _answers[len(boxes)] = impls.get("nms", "numpy").fn(boxes, scores, iou_threshold, score_threshold)
-    return _answers[len(boxes)]
-'''
+# Implementations of nms that fail in every way a new kernel can.
+FAILING_NMS = ROOT / "tests" / "plugins" / "failing_nms.py"
 
 
 def _cli(*args, timeout=600) -> subprocess.CompletedProcess:
@@ -164,8 +101,7 @@ def _cells(db: Path, run_id: str) -> list[tuple]:
 
 # -- the issue's acceptance: failing plugins beside the built-in implementations -----------
 def test_crashing_hanging_raising_and_wrong_plugins_are_recorded_and_builtins_measured(tmp_path):
-    plugin = tmp_path / "failing_nms.py"
-    plugin.write_text(FAILING_NMS)
+    plugin = FAILING_NMS
     db = tmp_path / "r.sqlite"
     started = time.monotonic()
     result = _cli(
@@ -377,7 +313,7 @@ def test_second_seed_check_turns_a_lucky_answer_into_a_mismatch_without_times(tm
     rows = {r["impl"]: r for r in Runner(store, run_id, config).run()}
     assert rows["numpy"]["status"] == "ok"
     assert rows["memorised"]["status"] == "mismatch" and rows["memorised"]["error"].startswith("seed 1:")
-    assert "median_s" not in rows["memorised"] and "times" not in rows["memorised"]
+    assert rows["memorised"]["median_s"] is None and rows["memorised"]["times"] is None
     (stored,) = [m for m in store.measurements([run_id]) if m["impl"] == "memorised"]
     assert stored["median_s"] is None and stored["rounds"] is None and stored["max_abs_err"] > 0
 
