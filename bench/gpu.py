@@ -129,70 +129,14 @@ def event_timed_calls(
 
 
 # -- the real device -------------------------------------------------------------
-class TorchEventClock:
-    """torch.cuda.Event on torch's current stream (torch and ext launch there)."""
-
-    name = "torch.cuda.Event"
-
-    def record(self):
-        import torch
-
-        event = torch.cuda.Event(enable_timing=True)
-        event.record(torch.cuda.current_stream())
-        return event
-
-    def elapsed(self, start, end) -> float:
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-
-
-class CupyEventClock:
-    """cupy.cuda.Event on cupy's current stream."""
-
-    name = "cupy.cuda.Event"
-
-    def record(self):
-        import cupy
-
-        event = cupy.cuda.Event()
-        event.record(cupy.cuda.get_current_stream())
-        return event
-
-    def elapsed(self, start, end) -> float:
-        import cupy
-
-        end.synchronize()
-        return cupy.cuda.get_elapsed_time(start, end) / 1e3
-
-
-class NumbaEventClock:
-    """numba.cuda events on the default stream, where a kernel launched
-    without an explicit stream runs."""
-
-    name = "numba.cuda.event"
-
-    def record(self):
-        from numba import cuda
-
-        event = cuda.event(timing=True)
-        event.record(stream=0)
-        return event
-
-    def elapsed(self, start, end) -> float:
-        from numba import cuda
-
-        end.synchronize()
-        return cuda.event_elapsed_time(start, end) / 1e3
-
-
-CLOCKS = {"torch": TorchEventClock, "ext": TorchEventClock, "cupy": CupyEventClock, "numba_cuda": NumbaEventClock}
-
-
 def clock_for(backend: str) -> DeviceClock:
-    try:
-        return CLOCKS[backend]()
-    except KeyError:
-        raise KeyError(f"no device clock for backend {backend!r}; known: {', '.join(CLOCKS)}") from None
+    """The event clock ``backend``'s kernels are timed with (its backend object's)."""
+    from impls import backends
+
+    clock = backends.get(backend).event_clock()
+    if clock is None:
+        raise KeyError(f"backend {backend!r} has no device clock (it runs on the CPU only)")
+    return clock
 
 
 class CudaDevice(GpuDevice):

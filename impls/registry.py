@@ -31,7 +31,6 @@ OPS = (
     "nms",
     "box_iou",
 )
-BACKENDS = ("python", "numpy", "numba", "numba_cuda", "cupy", "ext", "torch")
 DEVICES = ("cpu", "cuda")
 
 
@@ -294,8 +293,8 @@ def register(
     stays the op's count, one yardstick for every implementation.
     """
     devices = (device,) if isinstance(device, str) else tuple(device)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend not in _backends.names():
+        raise ValueError(f"backend must be one of {', '.join(_backends.names())}; got {backend!r}")
     for dev in devices:
         if dev not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {dev!r}")
@@ -338,7 +337,7 @@ def _load_builtin() -> None:
         if not (root / op / "spec.py").exists():
             continue
         importlib.import_module(f"impls.{op}.spec")
-        for backend in BACKENDS:
+        for backend in _backends.names():
             if (root / op / f"{backend}.py").exists():
                 importlib.import_module(f"impls.{op}.{backend}")
 
@@ -378,7 +377,7 @@ def implementations(
     _load_builtin()
     if op is not None and op not in _SPECS:
         raise KeyError(f"unknown op {op!r}; known ops: {', '.join(ops())}")
-    order = {b: i for i, b in enumerate(BACKENDS)}
+    order = {b: i for i, b in enumerate(_backends.names())}
     found = [
         impl
         for impl in _IMPLS.values()

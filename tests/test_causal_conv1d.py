@@ -200,7 +200,7 @@ def test_ext_checks_its_own_arguments(impl):
     with the spec's error types."""
     _require(impl)
     torch = pytest.importorskip("torch")
-    from impls.backends import ext_module
+    from impls.backends.ext import ext_module
 
     conv = ext_module().causal_conv1d
     x, weight, bias = torch.zeros(2, 4, 10), torch.zeros(6, 4, 3), torch.zeros(6)

@@ -343,7 +343,7 @@ def test_ext_declares_the_flops_it_performs(impl):
     and the bias; dilated, the tiles of every phase; the direct kernel, the
     op's own count."""
     _require(impl)
-    from impls.backends import ext_module
+    from impls.backends.ext import ext_module
 
     flops = ext_module().conv2d_cpu_flops
     n, cin, h, w, cout, groups = 2, 16, 10, 9, 6, 2
@@ -366,7 +366,7 @@ def test_ext_checks_its_own_arguments(impl):
     _require(impl)
     import torch
 
-    from impls.backends import ext_module
+    from impls.backends.ext import ext_module
 
     conv = ext_module().conv2d
     x, weight, bias = torch.zeros(2, 4, 8, 8), torch.zeros(6, 4, 3, 3), torch.zeros(6)

@@ -4,7 +4,7 @@ is reused only after the tensor that held it is freed, never while it lives."""
 import numpy as np
 import pytest
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 
 _C = ext_module()
 pytestmark = pytest.mark.skipif(_C is None, reason="the extension impls._C is not built")

@@ -298,7 +298,7 @@ def test_ext_checks_its_own_arguments(impl):
     reject what it would otherwise read out of bounds, naming the argument."""
     _require(impl)
     torch = pytest.importorskip("torch")
-    from impls.backends import ext_module
+    from impls.backends.ext import ext_module
 
     stream = ext_module().wavenet_stream
     x, weights, biases, dilations = torch.zeros(1, 2, 6), torch.zeros(3, 4, 2, 2), torch.zeros(3, 4), [1, 2, 4]

@@ -10,7 +10,7 @@ pair of taps taking Winograd's F(2, 2): 3 products instead of 4. CUDA: an
 implicit GEMM, the taps staged in shared memory straight from x.
 """
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()

@@ -15,7 +15,7 @@ the im2col + GEMM tiles instead. CUDA: im2col kernel, then one batched GEMM
 (cuBLAS) per chunk of images.
 """
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()

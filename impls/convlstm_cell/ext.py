@@ -4,7 +4,7 @@ with the bias -- on the CPU the extension's own conv2d (Winograd F(2 x 2,
 fused gate pass that writes h' and c' (the gate update shared with
 lstm_cell, csrc/ops/lstm_cell.h)."""
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.convlstm_cell.spec import SPEC
 from impls.registry import register
 

@@ -1,7 +1,7 @@
 """gated_unit in the project's extension: one fused pass; on the CPU a
 vectorising float32 exp (csrc/ops/activations.h) instead of libm calls."""
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()

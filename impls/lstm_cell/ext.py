@@ -3,7 +3,7 @@ gates buffer, then one fused pass that adds both biases and applies the gate
 update; on the CPU, small batches skip the GEMM calls for matrix-vector
 products fused with the gate update (csrc/ops/cpu/lstm_cell_kernel.cpp)."""
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()

@@ -2,7 +2,7 @@
 candidate only against kept boxes sharing a grid cell with it; on the GPU the
 64-box bitmask scheme with the final scan on the device (csrc/ops/nms*)."""
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()

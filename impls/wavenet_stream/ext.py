@@ -11,7 +11,7 @@ stage runs every sample of a batch. Small stacks run on one thread.
 persistent block per sample.
 """
 
-from impls.backends import ext_module
+from impls.backends.ext import ext_module
 from impls.registry import register
 
 _C = ext_module()
