@@ -758,8 +758,14 @@ def _export(args, threads) -> int:
     rows = [{**r, **{old: r[new] for old, new in LEGACY_KEYS.items() if old == "case_name"}} for r in rows]
     if args.format == "json":
         meta = {k: run[k] for k in ("run_id", "name", "started", "finished", "status", "machine", "versions")}
+        store = Store(run["db"])
+        try:
+            machines = store.machines(run["run_id"])  # each machine that measured, with its manifest
+        finally:
+            store.close()
+        run_meta = {**meta, "threads": run["threads"], "peaks": run["peaks"], "machines": machines}
         text = json.dumps(
-            {"run": {**meta, "threads": run["threads"], "peaks": run["peaks"]}, "measurements": rows},
+            {"run": run_meta, "measurements": rows},
             indent=1,
             default=str,
         )

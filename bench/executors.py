@@ -124,9 +124,12 @@ class Contender:
     (``measurement``: ok, or the failure that leaves it out), then timed
     round by round."""
 
-    def __init__(self, measurement: Measurement, round_fn=None):
+    def __init__(self, measurement: Measurement, round_fn=None, call=None):
         self.measurement = measurement
         self._round = round_fn
+        # In this process: one call and the wait for its device, for timers of
+        # their own (pytest-benchmark).
+        self.call = call
 
     def round(self, number: int) -> float:
         """Seconds per call over ``number`` calls; ContenderFailed if it fails."""
@@ -155,7 +158,13 @@ class InProcess(Executor):
                 failed = failed_row(row, "error", f"failed while timing: {error_text(exc)}")
                 raise ContenderFailed(Measurement.from_row(failed)) from exc
 
-        return Contender(Measurement.from_row(row), round_fn if native is not None else None)
+        def call():
+            output = impl.call(native)
+            impl.synchronize()
+            return output
+
+        ready = native is not None
+        return Contender(Measurement.from_row(row), round_fn if ready else None, call if ready else None)
 
 
 class Workers(Executor):

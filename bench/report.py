@@ -203,7 +203,8 @@ def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
             "max_rel_err": rows["max_rel_err"],
             "q1_s": rows["q1_s"],
             "q3_s": rows["q3_s"],
-            "machine": rows["measured_on"],
+            "machine": rows["machine"],
+            "measured_on": rows["measured_on"],
             "run_id": rows["run_id"],
             "note": rows["error"],
             "size": rows["size"],
@@ -309,18 +310,22 @@ def plot_op(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
         fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
         for ax, family in zip(axes[0], families):
             part = ok[(ok["family"] == family) & (ok["dtype"] == dtype)]
-            for (impl, device), line in part.groupby(["implementation", "device"], sort=True):
+            # A line per implementation, device and machine (a cluster's run has several machines).
+            lines = part.groupby(["implementation", "backend", "device", "machine"], sort=True)
+            several = part["machine"].nunique() > 1
+            for (impl, backend, device, machine), line in lines:
                 line = line.sort_values("size")
                 style = "--" if device == "cuda" else "-"
+                # Lines name the machine where several measured; GPU lines the device they ran on.
+                where = machine if several else device if device == "cpu" else line["measured_on"].iloc[0]
                 (handle,) = ax.plot(
                     line["size"],
                     line["median_s"],
                     style,
                     marker="o",
                     markersize=4,
-                    # GPU lines name the device they ran on.
-                    label=f"{impl} ({device if device == 'cpu' else ', '.join(line['machine'].unique())})",
-                    linewidth=2.2 if impl == "torch" else 1.4,
+                    label=f"{impl} ({where})",
+                    linewidth=2.2 if is_baseline(backend, impl) else 1.4,
                 )
                 # The band spans the rounds' interquartile range: where bands
                 # overlap, the two implementations are not told apart.
@@ -402,11 +407,13 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
 
     names = []
     measured = table[table["status"] != "unavailable"]
-    for (dtype, device), part in measured.groupby(["dtype", "device"], sort=True):
+    several = measured["machine"].nunique() > 1
+    for (dtype, device, machine), part in measured.groupby(["dtype", "device", "machine"], sort=True):
         if part["speedup_vs_torch"].notna().sum() < 2:
             continue
         cases = list(dict.fromkeys(part.sort_values(["family", "size"])["case"]))
-        impls_ = sorted(set(part["implementation"]), key=lambda i: (i == "torch", i))
+        baseline = {i for b, i in zip(part["backend"], part["implementation"]) if is_baseline(b, i)}
+        impls_ = sorted(set(part["implementation"]), key=lambda i: (i in baseline, i))
         grid = np.full((len(impls_), len(cases)), np.nan)
         labels = [["" for _ in cases] for _ in impls_]
         for _, r in part.iterrows():
@@ -430,13 +437,19 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
         step = max(1, math.ceil(2 * math.floor(limit) / 8))  # at most ~9 labels
         ticks = list(range(-math.floor(limit), math.floor(limit) + 1, step))
         bar.set_ticks(ticks, labels=[f"{2.0**t:.3g}×" for t in ticks], fontsize=7)
-        ax.set_title(f"{op}: speedup over torch ({dtype}, {device})", fontsize=9)
+        where = f", {machine}" if several else ""
+        ax.set_title(f"{op}: speedup over torch ({dtype}, {device}{where})", fontsize=9)
         fig.tight_layout()
-        name = f"{op}-heatmap-{dtype}-{device}.png"
+        name = f"{op}-heatmap-{dtype}-{device}" + (f"-{_file_part(machine)}" if several else "") + ".png"
         fig.savefig(out_dir / name, dpi=80)
         plt.close(fig)
         names.append(name)
     return names
+
+
+def _file_part(text: str) -> str:
+    """``text`` as a safe piece of a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:

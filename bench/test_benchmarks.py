@@ -3,10 +3,12 @@
 
     pytest bench --benchmark-only [--op nms] [--backend ext] [--device cpu] [--quick]
 
-One test per available implementation x case (float32). Each first checks its
-output against the reference, as `bench run` does, so a wrong answer fails
-instead of being timed; the timed target calls the implementation on inputs
-already on its device and, for GPU backends, waits for the device to finish.
+One test per available implementation x case (float32). Each is first called
+and checked by the harness's own measuring code (bench/measure.py), against
+the reference and on the next seed's inputs, as `bench run` does, so a wrong
+answer fails instead of being timed; the timed target calls the
+implementation on inputs already on its device and, for GPU backends, waits
+for the device to finish.
 `python -m bench run` remains the suite's own harness (budgets, peaks, store).
 """
 
@@ -14,7 +16,11 @@ from __future__ import annotations
 
 import pytest
 
+from bench.cell import Cell, MeasureSettings
+from bench.executors import InProcess
 from conftest import selected_implementations
+
+BUDGET = 60.0  # seconds the first call may take (a Numba JIT included)
 
 
 def pytest_generate_tests(metafunc):
@@ -36,17 +42,15 @@ def pytest_generate_tests(metafunc):
 def test_benchmark(benchmark, impl, case):
     if not impl.available:
         pytest.skip(impl.reason)
-    spec = impl.spec
-    inputs = spec.validate(**spec.make_inputs(case, "float32", 0))
-    native = impl.prepare(inputs)
-    verdict = spec.compare(impl.to_numpy(impl.call(native), inputs), spec.reference(**inputs), inputs)
-    assert verdict.ok, verdict.message
-
-    def target():
-        output = impl.call(native)
-        impl.synchronize()  # a no-op on the CPU; on a GPU the kernel must finish inside the timing
-        return output
+    # The first call and both checks (the reference, then the next seed's
+    # inputs) as `bench run` makes them: a wrong answer fails, not timed.
+    executor = InProcess(MeasureSettings(budget=BUDGET))
+    contender = executor.contend(Cell(impl.op, impl.name, impl.device, case.name, "float32", executor.settings))
+    measurement = contender.measurement
+    assert measurement.status == "ok", f"{measurement.status}: {measurement.error}"
 
     benchmark.group = f"{impl.op}/{case.name}"
     benchmark.extra_info.update(op=impl.op, case=case.name, backend=impl.backend, device=impl.device)
-    benchmark(target)
+    benchmark.extra_info.update(first_call_s=measurement.first_call_s, max_abs_err=measurement.max_abs_err)
+    # One call on inputs already on its device; on a GPU it waits for the device to finish.
+    benchmark(contender.call)

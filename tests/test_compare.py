@@ -156,7 +156,14 @@ def test_export_writes_one_runs_measurements_as_json_and_csv(three_runs, tmp_pat
     exported = json.loads(_bench("export", "b", "--db", str(three_runs), "--format", "json").stdout)
     assert exported["run"]["name"] == "b" and exported["measurements"]
     assert {m["impl"] for m in exported["measurements"]} == {"probe"}
+    # Every field of a measurement under its one name, and "case_name" as earlier versions wrote the case.
+    from bench.cell import FIELDS
+
+    for m in exported["measurements"]:
+        assert set(FIELDS) <= set(m) and m["case_name"] == m["case"]
+    assert [machine["machine"] for machine in exported["run"]["machines"]] == [exported["measurements"][0]["machine"]]
     out = tmp_path / "b.csv"
     _bench("export", "b", "--db", str(three_runs), "--out", str(out))
     lines = out.read_text().splitlines()
     assert lines[0].startswith("id,run_id,op,impl") and len(lines) == 1 + len(exported["measurements"])
+    assert set(FIELDS) <= set(lines[0].split(","))
