@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.progress import format_seconds
 from bench.store import DEFAULT_DB, NotAStore
 
 DEFAULT_REPORTS = Path("reports")
@@ -302,15 +303,6 @@ def _list(args, threads) -> int:
     return 0
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 # What `run --resume` takes back from a stored run: its settings key, and the option it sets.
 _RESUMED = (
     ("ops", "op"),
@@ -372,6 +364,7 @@ def _run(args, threads) -> int:
 
     from bench import machine
     from bench.cell import MeasureSettings
+    from bench.progress import RunProgress
     from bench.runner import RunConfig, run_benchmarks
     from bench.store import RunBusy, Store
 
@@ -447,19 +440,20 @@ def _run(args, threads) -> int:
         if not (args.json or args.quiet):
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
         peaks = measure_all_peaks(0.3)
-    printer = _ProgressPrinter(enabled=not (args.json or args.quiet), started=started, cluster=bool(args.cluster))
+    printer = RunProgress(enabled=not (args.json or args.quiet), cluster=bool(args.cluster))
     try:
-        run_id, rows = run_benchmarks(
-            store,
-            config,
-            settings=settings,
-            threads=thread_report,
-            name=args.name,
-            on_result=printer,
-            peaks=peaks,
-            resume=args.resume,
-            log=None if args.json or args.quiet else (lambda message: print(message, file=sys.stderr)),
-        )
+        with printer:
+            run_id, rows = run_benchmarks(
+                store,
+                config,
+                settings=settings,
+                threads=thread_report,
+                name=args.name,
+                on_result=printer,
+                peaks=peaks,
+                resume=args.resume,
+                log=None if args.json or args.quiet else printer.progress.console.print,
+            )
     except RunBusy as exc:  # another process resumed it first
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -484,30 +478,6 @@ def _run(args, threads) -> int:
         )
         return 1
     return 0
-
-
-class _ProgressPrinter:
-    """One line per measurement on stderr, with the time left estimated from
-    the pace so far."""
-
-    def __init__(self, enabled: bool, started: float, cluster: bool = False):
-        self.enabled = enabled
-        self.started = started
-        self.where = (lambda row: f" on {row['machine']}") if cluster else (lambda row: "")
-
-    def __call__(self, row, done, total):
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.started
-        left = elapsed / done * (total - done) if done else 0
-        status = row["status"]
-        detail = format_seconds(row.get("median_s")) if status == "ok" else (row.get("error") or "")[:70]
-        print(
-            f"[{done:>4}/{total}  ~{left:4.0f}s left] {row['op']}/{row['impl']} {row['device']} "
-            f"{row['case']} {row['dtype']}{self.where(row)}: {status} {detail}",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def _paint(text: str, code: str) -> str:
