@@ -392,6 +392,14 @@ def _run(args, threads) -> int:
         node_peaks=bool(args.cluster) and not args.no_peaks,
     )
     config.selected_ops()  # fail early on an unknown op
+    if config.cluster:
+        from bench.cluster import ClusterUnavailable, require_ray
+
+        try:
+            require_ray()  # before any run is stored
+        except ClusterUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     store = Store(args.db)
     settings = {
         "argv": sys.argv[1:],

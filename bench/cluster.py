@@ -34,12 +34,17 @@ from bench.cell import Cell, Measurement, MeasureSettings
 NODE_RESOURCE = "kernel_arena"
 
 
-def _ray():
+class ClusterUnavailable(RuntimeError):
+    """Ray cannot be used here."""
+
+
+def require_ray():
+    """The ray module; ClusterUnavailable, saying how to install it, where it is missing."""
     try:
         import ray
     except ImportError:
-        raise RuntimeError(
-            "--cluster needs Ray: pip install 'kernel-arena[cluster]' (on the driver and on every node)"
+        raise ClusterUnavailable(
+            "--cluster needs Ray: pip install 'kernel-arena[cluster]' (on this machine and on every node)"
         ) from None
     return ray
 
@@ -131,7 +136,7 @@ class RayCluster:
         """Start one actor on every alive node; each node as {machine, devices, actor}."""
         if self._nodes is not None:
             return self._nodes
-        ray = _ray()
+        ray = require_ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         if not ray.is_initialized():
@@ -152,9 +157,7 @@ class RayCluster:
             }
             if resources.get(NODE_RESOURCE, 0) >= 1:
                 options["resources"] = {NODE_RESOURCE: 1}
-            actors.append(
-                remote.options(**options).remote(self.settings, self.plugins, self.in_process, self.peaks)
-            )
+            actors.append(remote.options(**options).remote(self.settings, self.plugins, self.in_process, self.peaks))
             devices = ("cuda", "cpu") if gpu and self.cpu_on_gpu_nodes else ("cuda",) if gpu else ("cpu",)
             nodes.append({"devices": devices})
         if not actors:
@@ -194,7 +197,7 @@ class RayCluster:
 
     # -- measuring -------------------------------------------------------------------------
     def measure(self, cells: Iterable[Cell]) -> Iterator[Measurement]:
-        ray = _ray()
+        ray = require_ray()
         from ray.exceptions import RayActorError, RayTaskError
 
         nodes = {n["machine"]: n for n in self._connect()}
@@ -237,7 +240,7 @@ class RayCluster:
     def _end(self, nodes: list[dict], *, now: bool) -> None:
         """End the actors: asked to close their workers first after a run
         that finished, killed at once after Ctrl-C (their workers die with them)."""
-        ray = _ray()
+        ray = require_ray()
         if not now:
             for node in nodes:
                 try:

@@ -520,3 +520,14 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
     report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
     page = (tmp_path / "out" / "conv2d.html").read_text()
     assert "Fewer FLOPs than the op's cost model: half_work (50% of them where it does)" in page
+
+
+def test_run_cluster_without_ray_says_how_to_install_it_and_stores_nothing(tmp_path, monkeypatch, capsys):
+    from bench import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where it is not installed
+    db = tmp_path / "r.sqlite"
+    code = cli.main(["run", "--cluster", "auto", "--op", "box_iou", "--quick", "--no-peaks", "--db", str(db)])
+    assert code == 2
+    assert "--cluster needs Ray: pip install 'kernel-arena[cluster]'" in capsys.readouterr().err
+    assert not db.exists()
