@@ -192,7 +192,7 @@ def test_ctrl_c_ends_a_cluster_run_and_its_actors_within_seconds(cluster, tmp_pa
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     _wait_for_rows(db, "node-a", 1, proc)
-    assert len(_processes_named("ray::NodeMeasurer")) == 2  # one actor a node, measuring
+    assert len(_processes_named("ray::NodeMeasurer", cluster)) == 2  # one actor a node, measuring
     os.killpg(proc.pid, signal.SIGINT)
     started = time.monotonic()
     proc.wait(timeout=60)
@@ -201,16 +201,23 @@ def test_ctrl_c_ends_a_cluster_run_and_its_actors_within_seconds(cluster, tmp_pa
     assert run["status"] == "interrupted"
     # Ray names an actor's process after its class (its workers are children that die with it).
     deadline = time.monotonic() + 30
-    while (alive := _processes_named("ray::NodeMeasurer")) and time.monotonic() < deadline:
+    while (alive := _processes_named("ray::NodeMeasurer", cluster)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive, f"the nodes' actors outlived the run: pids {alive}"
 
 
-def _processes_named(prefix: str) -> list[int]:
+def _processes_named(prefix: str, cluster) -> list[int]:
+    """Processes of ``cluster`` (their environment names its trace file: another
+    Ray cluster on the machine is not counted) whose command line starts with ``prefix``."""
+    marker = f"KERNEL_ARENA_TEST_TRACE={cluster.trace}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(prefix.encode()):
+            if (
+                entry.name.isdigit()
+                and (entry / "cmdline").read_bytes().startswith(prefix.encode())
+                and marker in (entry / "environ").read_bytes().split(b"\0")
+            ):
                 found.append(int(entry.name))
         except OSError:
             continue
