@@ -48,7 +48,20 @@ class MeasureSettings:
     min_time: float = 0.2  # seconds of timed rounds at least
     seed: int = 0  # of the input generators; seed + 1 makes the second check's inputs
     l2_flush: bool = True  # CUDA: evict the L2 before each timed call
-    threads: int | None = None  # threads workers apply (None: leave them as they are)
+    # Threads workers apply (None: leave them as they are). Workers are forked from
+    # a server that inherits the parent's environment: the parent calls
+    # machine.preset_thread_env(threads) before importing torch, as the CLI does,
+    # so that variables read at library load (OMP_WAIT_POLICY) match too.
+    threads: int | None = None
+
+
+# What names a cell in a run (on one machine): resuming, comparing and reporting match on it.
+CELL_KEY = ("op", "impl", "device", "case", "dtype")
+
+
+def cell_key(row: dict) -> tuple[str, str, str, str, str]:
+    """A stored measurement's cell, as ``Cell.key`` names it."""
+    return tuple(row[k] for k in CELL_KEY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +75,7 @@ class Cell:
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
-        """What names a cell in a run (on one machine): resuming, comparing and reporting match on it."""
-        return (self.op, self.impl, self.device, self.case, self.dtype)
+        return tuple(getattr(self, k) for k in CELL_KEY)
 
     def __str__(self) -> str:
         return f"{self.op}/{self.impl} {self.device} {self.case} {self.dtype}"
@@ -118,7 +130,7 @@ class Measurement:
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
-        return (self.op, self.impl, self.device, self.case, self.dtype)
+        return tuple(getattr(self, k) for k in CELL_KEY)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Measurement:
@@ -138,9 +150,13 @@ SUMMARY_FIELDS = (
     "op", "impl", "backend", "device", "case", "dtype", "machine", "status",
     "median_s", "min_s", "iqr_s", "rounds", "first_call_s", "h2d_s", "d2h_s", "error",
 )  # fmt: skip
-# Keys earlier versions wrote, kept in the JSON outputs for scripts that read
-# them: `run --json` said "name" for impl, `export` "case_name" for case.
-LEGACY_KEYS = {"name": "impl", "case_name": "case"}
+# Keys earlier versions wrote (old name -> field), kept for scripts that read them.
+RUN_JSON_LEGACY_KEYS = {"name": "impl"}  # `run --json`
+EXPORT_LEGACY_KEYS = {"case_name": "case"}  # `export`
+
+
+def with_legacy_keys(row: dict, legacy: dict[str, str]) -> dict:
+    return {**row, **{old: row[new] for old, new in legacy.items()}}
 
 
 def sql_columns() -> str:

@@ -469,11 +469,10 @@ def _run(args, threads) -> int:
         rows = store.measurements([run_id])
     unfinished = store.run(run_id)["status"] != "complete"  # a cluster node lost mid-run
     if args.json:
-        from bench.cell import LEGACY_KEYS, SUMMARY_FIELDS
+        from bench.cell import RUN_JSON_LEGACY_KEYS, SUMMARY_FIELDS, with_legacy_keys
 
         # The summary fields, and "name" as earlier versions called the implementation.
-        legacy = {old: new for old, new in LEGACY_KEYS.items() if old == "name"}
-        out = [{**{k: r.get(k) for k in SUMMARY_FIELDS}, **{k: r[v] for k, v in legacy.items()}} for r in rows]
+        out = [with_legacy_keys({k: r.get(k) for k in SUMMARY_FIELDS}, RUN_JSON_LEGACY_KEYS) for r in rows]
         print(json.dumps(out, indent=1))
     else:
         _summary(rows)
@@ -725,22 +724,18 @@ def _export(args, threads) -> int:
     if dbs is None:
         return 2
     run = find_run(all_runs(dbs), args.run)
+    from bench.cell import EXPORT_LEGACY_KEYS, with_legacy_keys
+
     store = Store(run["db"])
     try:
         rows = store.measurements([run["run_id"]])
+        machines = store.machines(run["run_id"])  # each machine that measured, with its manifest
     finally:
         store.close()
-    from bench.cell import LEGACY_KEYS
-
     # "case_name" as earlier versions wrote the case, for scripts that read it.
-    rows = [{**r, **{old: r[new] for old, new in LEGACY_KEYS.items() if old == "case_name"}} for r in rows]
+    rows = [with_legacy_keys(r, EXPORT_LEGACY_KEYS) for r in rows]
     if args.format == "json":
         meta = {k: run[k] for k in ("run_id", "name", "started", "finished", "status", "machine", "versions")}
-        store = Store(run["db"])
-        try:
-            machines = store.machines(run["run_id"])  # each machine that measured, with its manifest
-        finally:
-            store.close()
         run_meta = {**meta, "threads": run["threads"], "peaks": run["peaks"], "machines": machines}
         text = json.dumps(
             {"run": run_meta, "measurements": rows},

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bench.cell import Cell, Measurement, MeasureSettings
+from bench.cell import Cell, Measurement, MeasureSettings, cell_key
 
 NODE_RESOURCE = "kernel_arena"
 
@@ -186,7 +186,7 @@ class RayCluster:
         self._stored = list(stored)
 
     def todo(self, cells: Iterable[Cell]) -> list[tuple[str, Cell]]:
-        done = {(r["machine"], r["op"], r["impl"], r["device"], r["case"], r["dtype"]) for r in self._stored}
+        done = {(r["machine"], *cell_key(r)) for r in self._stored}
         cells = list(cells)
         return [
             (node["machine"], cell)

@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
-from bench.cell import FAILURES
+from bench.cell import CELL_KEY, FAILURES, cell_key
 from bench.store import Store
 
 ALPHA = 0.01  # significance level of the U test
 BOOTSTRAP = 2000  # resamples for the ratio's confidence interval
 CONFIDENCE = 0.99
-KEY = ("op", "impl", "device", "case", "dtype")
 # Manifest fields whose difference makes timings hard to compare.
 MANIFEST = (("machine", "cpu"), ("machine", "cores"), ("machine", "gpus"), ("versions", None), ("threads", None))
 
@@ -148,7 +147,7 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return {
-            **dict(zip(KEY, self.key)),
+            **dict(zip(CELL_KEY, self.key)),
             "machine": self.machine,
             "verdict": self.verdict,
             "ratio": self.ratio,
@@ -160,7 +159,7 @@ class Verdict:
 
 
 def judge(a: dict, b: dict, threshold: float) -> Verdict:
-    key = tuple(a[k] for k in KEY)
+    key = cell_key(a)
     if a["status"] != "ok" or b["status"] != "ok":
         broken = a["status"] == "ok" and b["status"] in FAILURES
         note = f"{'broken: ' if broken else ''}status {a['status']} -> {b['status']}"
@@ -187,7 +186,7 @@ def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float
     run_a, run_b = find_run(runs, ref_a), find_run(runs, ref_b)
     stored_a, stored_b = _measurements(run_a), _measurements(run_b)
     by_machine = len({m["machine"] for m in stored_a}) > 1 or len({m["machine"] for m in stored_b}) > 1
-    pair = (lambda m: (*_key(m), m["machine"])) if by_machine else _key
+    pair = (lambda m: (*cell_key(m), m["machine"])) if by_machine else cell_key
     rows_a, rows_b = ({pair(m): m for m in stored} for stored in (stored_a, stored_b))
     verdicts = []
     for key, a in rows_a.items():
@@ -201,10 +200,6 @@ def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float
             only = f"only in {run_b['run_id']}"
             verdicts.append(Verdict(key[:5], "not compared", note=only, machine=b["machine"] if by_machine else None))
     return run_a, run_b, verdicts
-
-
-def _key(m: dict) -> tuple:
-    return tuple(m[k] for k in KEY)
 
 
 def _measurements(run: dict) -> list[dict]:
@@ -230,7 +225,7 @@ def history(dbs: list[str | Path], op: str | None = None) -> list[dict]:
                         "run_name": run.get("name"),
                         "started": run["started"],
                         "git_commit": run.get("git_commit"),
-                        **{k: m[k] for k in KEY},
+                        **{k: m[k] for k in CELL_KEY},
                         "machine": m["machine"],
                         "median_s": m["median_s"],
                         "iqr_s": m["iqr_s"],

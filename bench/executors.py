@@ -16,15 +16,25 @@ Executors know ops and backends only through the registry (``impls``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import impls
-from bench import timer
-from bench.cell import Cell, Measurement, MeasureSettings, machine_name
-from bench.measure import CellMeasurer, Progress, base_row, case_inputs, error_text, failed_row
+from bench.cell import Cell, Measurement, MeasureSettings, cell_key, machine_name
+from bench.measure import (
+    CellMeasurer,
+    Progress,
+    base_row,
+    call_and_wait,
+    case_costs,
+    case_inputs,
+    error_text,
+    failed_row,
+    timed_round,
+)
 
 
-def case_data(spec, case, dtype: str, seed: int) -> dict | Exception:
+def make_case_data(spec, case, dtype: str, seed: int) -> dict | Exception:
     """Inputs, reference and cost model of one case; the exception that
     making them raised (reported on every cell of the case)."""
     try:
@@ -56,7 +66,7 @@ class Executor:
         """Leave out the cells this machine already measured in a resumed run;
         rebuild what its implementations did on the smaller cases."""
         mine = [r for r in stored if r.get("machine", self.machine) == self.machine]
-        self._stored |= {(r["op"], r["impl"], r["device"], r["case"], r["dtype"]) for r in mine}
+        self._stored |= {cell_key(r) for r in mine}
         self.measurer.seed_history(mine)
 
     def todo(self, cells: Iterable[Cell]) -> list[tuple[str, Cell]]:
@@ -72,31 +82,31 @@ class Executor:
             raise
 
     def measure_one(self, cell: Cell) -> Measurement:
+        return self._measure(*self._resolve(cell))
+
+    def contend(self, cell: Cell) -> Contender:
+        """The cell's first call and both checks, its inputs then kept ready
+        for the headline's interleaved rounds (``Contender.round``)."""
+        return self._contend(*self._resolve(cell))
+
+    def _resolve(self, cell: Cell) -> tuple:
+        """(spec, case, dtype, implementation, the case's data: none made where it cannot run)."""
         impl = impls.get(cell.op, cell.impl, cell.device)
         spec, case = impl.spec, impl.spec.case(cell.case)
         usable = impl.available and impl.supports(cell.dtype)
-        data = self._case(spec, case, cell.dtype, self.settings.seed) if usable else {}
-        return self._measure(spec, case, cell.dtype, impl, data)
+        data = self.case_data(spec, case, cell.dtype, self.settings.seed) if usable else {}
+        return spec, case, cell.dtype, impl, data
 
-    def _case(self, spec, case, dtype: str, seed: int) -> dict | Exception:
-        """The case's data, made once for all its implementations (only the
-        current case's is kept)."""
+    def case_data(self, spec, case, dtype: str, seed: int) -> dict | Exception:
+        """The case's inputs, reference and cost model, made once for all its
+        implementations (only the current case's are kept)."""
         if not any(key[:3] == (spec.name, case.name, dtype) for key in self._cases):
             self._cases.clear()
             self._new_case()
         key = (spec.name, case.name, dtype, seed)
         if key not in self._cases:
-            self._cases[key] = case_data(spec, case, dtype, seed)
+            self._cases[key] = make_case_data(spec, case, dtype, seed)
         return self._cases[key]
-
-    def contend(self, cell: Cell) -> Contender:
-        """The cell's first call and both checks, its inputs then kept ready
-        for the headline's interleaved rounds (``Contender.round``)."""
-        impl = impls.get(cell.op, cell.impl, cell.device)
-        spec, case = impl.spec, impl.spec.case(cell.case)
-        usable = impl.available and impl.supports(cell.dtype)
-        data = self._case(spec, case, cell.dtype, self.settings.seed) if usable else {}
-        return self._contend(spec, case, cell.dtype, impl, data)
 
     def _contend(self, spec, case, dtype, impl, data) -> Contender:
         raise NotImplementedError
@@ -140,31 +150,23 @@ class InProcess(Executor):
     """Every cell measured in this process (``--in-process``)."""
 
     def _measure(self, spec, case, dtype, impl, data) -> Measurement:
-        next_seed = lambda: self._case(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
+        next_seed = lambda: self.case_data(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
         return self.measurer.measure_checked(spec, case, dtype, impl, data, next_seed)
 
     def _contend(self, spec, case, dtype, impl, data) -> Contender:
-        next_seed = lambda: self._case(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
+        next_seed = lambda: self.case_data(spec, case, dtype, self.settings.seed + 1)  # noqa: E731
         row, native = self.measurer.contend(spec, case, dtype, impl, data, next_seed)
+        if native is None:
+            return Contender(Measurement.from_row(row))
 
         def round_fn(number: int) -> float:
             try:
-                start = timer.CLOCK()
-                for _ in range(number):
-                    impl.call(native)
-                impl.synchronize()
-                return (timer.CLOCK() - start) / number
+                return timed_round(impl, native, number)
             except Exception as exc:  # an implementation that fails only on a later call
                 failed = failed_row(row, "error", f"failed while timing: {error_text(exc)}")
                 raise ContenderFailed(Measurement.from_row(failed)) from exc
 
-        def call():
-            output = impl.call(native)
-            impl.synchronize()
-            return output
-
-        ready = native is not None
-        return Contender(Measurement.from_row(row), round_fn if ready else None, call if ready else None)
+        return Contender(Measurement.from_row(row), round_fn, functools.partial(call_and_wait, impl, native))
 
 
 class Workers(Executor):
@@ -197,7 +199,9 @@ class Workers(Executor):
             "dtype": dtype,
             "progress": self.measurer.history.get(key),
             "shared": pool.share(spec.name, case.name, dtype, seed, data),
-            "shared_next": pool.share(spec.name, case.name, dtype, seed + 1, self._case(spec, case, dtype, seed + 1)),
+            "shared_next": pool.share(
+                spec.name, case.name, dtype, seed + 1, self.case_data(spec, case, dtype, seed + 1)
+            ),
         }
         outcome = pool.measure(impl, request)
         if outcome.measurement is not None:
@@ -207,9 +211,7 @@ class Workers(Executor):
 
     def _failed(self, spec, case, dtype, impl, data, outcome) -> Measurement:
         """The cell's measurement when its worker crashed, hung or raised."""
-        row = {**base_row(spec, case, dtype, impl), "flops": data["flops"], "bytes": data["bytes"]}
-        if data["throughput"]:
-            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
+        row = {**base_row(spec, case, dtype, impl), **case_costs(data)}
         if outcome.status == "timeout":
             # As for a call stopped by the budget: the family's larger cases are skipped.
             key = (spec.name, impl.key, case.family)

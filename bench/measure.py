@@ -51,6 +51,23 @@ def call_and_wait(impl, native):
     return output
 
 
+def timed_round(impl, native, number: int) -> float:
+    """One round of the headline: ``number`` calls, then the wait for the device; seconds per call."""
+    start = timer.CLOCK()
+    for _ in range(number):
+        impl.call(native)
+    impl.synchronize()
+    return (timer.CLOCK() - start) / number
+
+
+def case_costs(data: dict) -> dict:
+    """A measurement's cost-model fields, from the case's data."""
+    costs = {"flops": data["flops"], "bytes": data["bytes"]}
+    if data["throughput"]:
+        costs.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
+    return costs
+
+
 def error_text(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
@@ -253,9 +270,7 @@ class CellMeasurer:
             return {**row, "status": "unavailable", "error": f"{impl.name} does not support {dtype}"}, None
         if isinstance(data, Exception):
             return {**row, "status": "error", "error": f"making the case failed: {error_text(data)}"}, None
-        row.update(flops=data["flops"], bytes=data["bytes"], work_flops=impl.work_flops(data["inputs"]))
-        if data["throughput"]:
-            row.update(throughput_items=data["throughput"][0], throughput_unit=data["throughput"][1])
+        row.update(case_costs(data), work_flops=impl.work_flops(data["inputs"]))
 
         history = self.history.setdefault((spec.name, impl.key, case.family), Progress())
         budget = self.settings.budget

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.cell import FAILURES, is_baseline
+from bench.cell import CELL_KEY, FAILURES, is_baseline
 from bench.peaks import fraction_of_peak, peaks_for
 from bench.report_common import CSS, fmt_num, fmt_time, html_page, html_table, machine_label, save_figure, size_axes
 from bench.store import Store
@@ -75,7 +75,7 @@ def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[
     # A failed call's duration is no result either (over budget keeps it: how long before it was stopped).
     frame["first_call_s"] = frame["first_call_s"].astype(float).mask(frame["status"].isin(FAILURES))
     frame = frame.sort_values(["started", "id"]).drop_duplicates(
-        ["op", "impl", "device", "case", "dtype", "machine"], keep="last"
+        [*CELL_KEY, "machine"], keep="last"
     )
     manifests = _manifests(runs)
     own = {r["run_id"]: r["machine"] or {} for r in runs}  # a run that recorded no machines: its own

@@ -50,9 +50,8 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from bench import timer
 from bench.cell import Measurement, MeasureSettings
-from bench.measure import CellMeasurer, Progress, case_inputs, error_text
+from bench.measure import CellMeasurer, Progress, case_inputs, error_text, timed_round
 
 START_METHOD = "forkserver"
 SETUP_LIMIT = 300.0  # seconds for a worker to start (imports, plugins) or to make a case's inputs
@@ -499,7 +498,7 @@ def serve(conn, options: dict) -> None:
             return
         try:
             if request["kind"] == "round":
-                conn.send(("round", _round(impl, ready, request["number"])))
+                conn.send(("round", timed_round(impl, ready["native"], request["number"])))
             else:
                 conn.send(("measured", *_measure_request(measurer, impl, conn, request, ready)))
         except BaseException as exc:  # SystemExit from a plugin included: that cell's error
@@ -525,13 +524,3 @@ def _measure_request(measurer: CellMeasurer, impl, conn, request: dict, ready: d
             ready["native"] = native
         return Measurement.from_row(row), measurer.history.get(key)
     return measurer.measure_checked(spec, case, dtype, watched, data, extra), measurer.history.get(key)
-
-
-def _round(impl, ready: dict, number: int) -> float:
-    """``number`` calls on the contender's inputs: seconds per call."""
-    native = ready["native"]
-    start = timer.CLOCK()
-    for _ in range(number):
-        impl.call(native)
-    impl.synchronize()
-    return (timer.CLOCK() - start) / number
