@@ -18,7 +18,7 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None, 
 settings.register_profile("long", deadline=None, max_examples=1000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# As in benchmark runs (bench/machine.py): idle OpenMP threads sleep instead of
+# As in benchmark runs (bench/measuring/machine.py): idle OpenMP threads sleep instead of
 # spinning, so torch's, Numba's and the extension's pools do not starve each other.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # NumPy's BLAS threads sleep at once too

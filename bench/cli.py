@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.progress import format_seconds
-from bench.store import DEFAULT_DB, NotAStore
+from bench.measuring.progress import format_seconds
+from bench.storing.store import DEFAULT_DB, NotAStore
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if threads < 1:
         print("error: --threads must be at least 1", file=sys.stderr)
         return 2
-    from bench import machine
+    from bench.measuring import machine
 
     machine.preset_thread_env(threads)  # before numba and torch are imported
     import impls
@@ -325,7 +325,7 @@ _RESUMED = (
 
 def _take_stored_settings(args) -> None:
     """Set ``args`` to the stored run's settings (``run --resume``)."""
-    from bench.store import Store
+    from bench.storing.store import Store
 
     if not Path(args.db).exists():
         raise KeyError(f"no results store at {args.db}")
@@ -362,11 +362,11 @@ def _terminated(signum, frame):
 def _run(args, threads) -> int:
     import signal
 
-    from bench import machine
-    from bench.cell import MeasureSettings
-    from bench.progress import RunProgress
+    from bench.measuring import machine
+    from bench.measuring.cell import MeasureSettings
+    from bench.measuring.progress import RunProgress
     from bench.runner import RunConfig, run_benchmarks
-    from bench.store import RunBusy, Store
+    from bench.storing.store import RunBusy, Store
 
     thread_report = machine.configure_threads(threads)
     plugins = [str(Path(p).resolve()) for p in args.plugin]
@@ -393,7 +393,7 @@ def _run(args, threads) -> int:
     )
     config.selected_ops()  # fail early on an unknown op
     if config.cluster:
-        from bench.cluster import ClusterUnavailable, require_ray
+        from bench.measuring.cluster import ClusterUnavailable, require_ray
 
         try:
             require_ray()  # before any run is stored
@@ -443,7 +443,7 @@ def _run(args, threads) -> int:
     if args.resume and store.run(args.resume).get("peaks"):
         args.no_peaks = True  # measured when the run started
     if not args.no_peaks and not args.cluster:  # on a cluster each node measures its own
-        from bench.peaks import measure_all_peaks
+        from bench.measuring.peaks import measure_all_peaks
 
         if not (args.json or args.quiet):
             print("measuring the machine's peaks (GEMM, memory bandwidth)...", file=sys.stderr)
@@ -469,7 +469,7 @@ def _run(args, threads) -> int:
         rows = store.measurements([run_id])
     unfinished = store.run(run_id)["status"] != "complete"  # a cluster node lost mid-run
     if args.json:
-        from bench.cell import RUN_JSON_LEGACY_KEYS, SUMMARY_FIELDS, with_legacy_keys
+        from bench.measuring.cell import RUN_JSON_LEGACY_KEYS, SUMMARY_FIELDS, with_legacy_keys
 
         # The summary fields, and "name" as earlier versions called the implementation.
         out = [with_legacy_keys({k: r.get(k) for k in SUMMARY_FIELDS}, RUN_JSON_LEGACY_KEYS) for r in rows]
@@ -497,7 +497,7 @@ def _paint(text: str, code: str) -> str:
 def _summary(rows: list[dict]) -> None:
     """Per op and case: each implementation's median and its speedup over
     torch; the fastest correct one in bold, failures in red."""
-    from bench.cell import is_baseline
+    from bench.measuring.cell import is_baseline
 
     by_case: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -524,13 +524,13 @@ def _summary(rows: list[dict]) -> None:
 
 
 def _peaks(args, threads) -> int:
-    from bench import machine
-    from bench.peaks import measure_all_peaks
+    from bench.measuring import machine
+    from bench.measuring.peaks import measure_all_peaks
 
     thread_report = machine.configure_threads(threads)
     peaks = measure_all_peaks()
     if args.db:
-        from bench.store import Store
+        from bench.storing.store import Store
 
         store = Store(args.db)
         run_id = store.start_run(
@@ -568,8 +568,8 @@ def _peaks(args, threads) -> int:
 
 
 def _headline(args, threads) -> int:
-    from bench import machine
-    from bench.headline import run_headline
+    from bench.measuring import machine
+    from bench.measuring.headline import run_headline
 
     if args.rounds < 1:
         print("error: --rounds must be at least 1", file=sys.stderr)
@@ -605,7 +605,7 @@ def _headline(args, threads) -> int:
 
 
 def _report(args, threads) -> int:
-    from bench import report
+    from bench.reporting import report
 
     dbs = _stores(args)
     if dbs is None:
@@ -625,7 +625,7 @@ def _stores(args) -> list[str] | None:
 
 
 def _runs(args, threads) -> int:
-    from bench.compare import all_runs, run_summary
+    from bench.reading.runs import all_runs, run_summary
 
     dbs = _stores(args)
     if dbs is None:
@@ -647,7 +647,7 @@ def _runs(args, threads) -> int:
 
 
 def _compare(args, threads) -> int:
-    from bench.compare import compare_runs, manifest_differences, parse_threshold
+    from bench.reading.compare import compare_runs, manifest_differences, parse_threshold
 
     try:
         threshold = parse_threshold(args.threshold)
@@ -689,7 +689,7 @@ def _compare(args, threads) -> int:
 
 
 def _history(args, threads) -> int:
-    from bench.compare import history
+    from bench.reading.history import history
 
     dbs = _stores(args)
     if dbs is None:
@@ -714,45 +714,17 @@ def _history(args, threads) -> int:
 
 
 def _export(args, threads) -> int:
-    import csv
-    import io
-
-    from bench.compare import all_runs, find_run
-    from bench.store import Store
+    from bench.reading.export import export_run
+    from bench.reading.runs import all_runs, find_run
 
     dbs = _stores(args)
     if dbs is None:
         return 2
     run = find_run(all_runs(dbs), args.run)
-    from bench.cell import EXPORT_LEGACY_KEYS, with_legacy_keys
-
-    store = Store(run["db"])
-    try:
-        rows = store.measurements([run["run_id"]])
-        machines = store.machines(run["run_id"])  # each machine that measured, with its manifest
-    finally:
-        store.close()
-    # "case_name" as earlier versions wrote the case, for scripts that read it.
-    rows = [with_legacy_keys(r, EXPORT_LEGACY_KEYS) for r in rows]
-    if args.format == "json":
-        meta = {k: run[k] for k in ("run_id", "name", "started", "finished", "status", "machine", "versions")}
-        run_meta = {**meta, "threads": run["threads"], "peaks": run["peaks"], "machines": machines}
-        text = json.dumps(
-            {"run": run_meta, "measurements": rows},
-            indent=1,
-            default=str,
-        )
-    else:
-        buffer = io.StringIO()
-        fields = list(rows[0]) if rows else ["run_id"]
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
-        text = buffer.getvalue()
+    text, count = export_run(run, args.format)
     if args.out:
         Path(args.out).write_text(text)
-        print(f"wrote {len(rows)} measurements of run {run['run_id']} to {args.out}", file=sys.stderr)
+        print(f"wrote {count} measurements of run {run['run_id']} to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

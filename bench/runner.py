@@ -1,5 +1,5 @@
 """The runner: the cells a run selects (every op, case, dtype and
-implementation asked for), measured by an executor (bench.executors: in
+implementation asked for), measured by an executor (bench.measuring.executors: in
 this process, in worker processes, across a Ray cluster), each stored as it
 completes.
 
@@ -13,8 +13,8 @@ import statistics
 from collections.abc import Callable
 
 import impls
-from bench.cell import Cell, MeasureSettings, machine_name
-from bench.store import Store
+from bench.measuring.cell import Cell, MeasureSettings, machine_name
+from bench.storing.store import Store
 
 
 @dataclasses.dataclass
@@ -30,7 +30,7 @@ class RunConfig:
     # a crash or a hang then takes the run down).
     in_process: bool = False
     plugins: tuple[str, ...] = ()  # plugin files workers load, as the parent did
-    # A Ray cluster's address (bench.cluster): every node measures the cells of its devices.
+    # A Ray cluster's address (bench.measuring.cluster): every node measures the cells of its devices.
     cluster: str | None = None
     cpu_on_gpu_nodes: bool = False  # a cluster's GPU nodes measure the cpu implementations too
     node_peaks: bool = False  # each cluster node measures its machine's peaks as it joins
@@ -100,11 +100,11 @@ class Runner:
 
 def make_executor(config: RunConfig):
     if config.cluster:
-        from bench.cluster import RayCluster
+        from bench.measuring.cluster import RayCluster
 
         return RayCluster(config.cluster, config.settings, plugins=config.plugins, in_process=config.in_process,
                           cpu_on_gpu_nodes=config.cpu_on_gpu_nodes, peaks=config.node_peaks)  # fmt: skip
-    from bench.executors import InProcess, Workers
+    from bench.measuring.executors import InProcess, Workers
 
     return InProcess(config.settings) if config.in_process else Workers(config.settings, config.plugins)
 
@@ -126,8 +126,8 @@ def run_benchmarks(
     SIGTERM the row says ``interrupted``; killed outright it keeps saying
     ``running``, and the runner's identity stored in its settings lets
     readers see that its process is gone."""
-    from bench import machine
-    from bench.liveness import runner_identity
+    from bench.measuring import machine
+    from bench.storing.liveness import runner_identity
 
     settings = {**settings, "runner": runner_identity()}
     if resume:

@@ -4,7 +4,7 @@
     pytest bench --benchmark-only [--op nms] [--backend ext] [--device cpu] [--quick]
 
 One test per available implementation x case (float32). Each is first called
-and checked by the harness's own measuring code (bench/measure.py), against
+and checked by the harness's own measuring code (bench/measuring/measure.py), against
 the reference and on the next seed's inputs, as `bench run` does, so a wrong
 answer fails instead of being timed; the timed target calls the
 implementation on inputs already on its device and, for GPU backends, waits
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cell import Cell, MeasureSettings
-from bench.executors import InProcess
+from bench.measuring.cell import Cell, MeasureSettings
+from bench.measuring.executors import InProcess
 from conftest import selected_implementations
 
 BUDGET = 60.0  # seconds the first call may take (a Numba JIT included)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import Store
+from bench.storing.store import Store
 
 # Ray otherwise swaps 127.0.0.1 for the host's outward address wherever it
 # meets it (read once, when ray is imported): this keeps the test's nodes and

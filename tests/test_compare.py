@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cell import FIELDS
-from bench.compare import mann_whitney_p, parse_threshold, ratio_interval
-from bench.store import Store
+from bench.measuring.cell import FIELDS
+from bench.reading.compare import mann_whitney_p, parse_threshold, ratio_interval
+from bench.storing.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_export_writes_one_runs_measurements_as_json_and_csv(three_runs, tmp_pat
     assert exported["run"]["name"] == "b" and exported["measurements"]
     assert {m["impl"] for m in exported["measurements"]} == {"probe"}
     # Every field of a measurement under its one name, and "case_name" as earlier versions wrote the case.
-    from bench.cell import FIELDS
+    from bench.measuring.cell import FIELDS
 
     for m in exported["measurements"]:
         assert set(FIELDS) <= set(m) and m["case_name"] == m["case"]

@@ -1,6 +1,6 @@
 """The harness's GPU side, tested without a GPU.
 
-Every device-specific call of the harness goes through ``bench.gpu``'s
+Every device-specific call of the harness goes through ``bench.measuring.gpu``'s
 interface; here a CPU-backed stand-in (``FakeGpu``, with a perf_counter
 "event" clock) is installed in its place, and the cupy backend's array
 conversion is swapped for NumPy copies so that a test implementation counts
@@ -20,11 +20,14 @@ import numpy as np
 import pytest
 
 import impls
-from bench import gpu, gpu_report, machine, report, timer
-from bench.cell import MeasureSettings
-from bench.peaks import fraction_of_peak, measure_gpu_peaks, peaks_for
+from bench.measuring import gpu, machine, timer
+from bench.measuring.cell import MeasureSettings
+from bench.measuring.peaks import fraction_of_peak, measure_gpu_peaks, peaks_for
+from bench.reporting import common, report
+from bench.reporting import frame as frame_module
+from bench.reporting.pages import cpu_vs_gpu as gpu_report
 from bench.runner import RunConfig, run_benchmarks
-from bench.store import SCHEMA_VERSION, Store
+from bench.storing.store import SCHEMA_VERSION, Store
 from impls import backends, registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +208,7 @@ def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_i
 
     # A fixed 1 ms kernel against NumPy's O(N*M) (~65 us at 100x100, ~25 ms at 1000x1000 here): the GPU
     # loses the smallest case and wins from 1000x1000 on, kernel alone and end to end.
-    _, frame = report.load([cpu_db, gpu_db])
+    _, frame = frame_module.load([cpu_db, gpu_db])
     table = gpu_report.comparison(frame, "box_iou")
     assert list(table["case"]) == ["100x100", "1000x1000", "4000x4000"]
     assert set(table["cpu_impl"]) == {"numpy"} and set(table["gpu_device"]) == {FAKE_NAME}
@@ -219,7 +222,7 @@ def test_cpu_and_gpu_stores_merge_into_a_cpu_vs_gpu_report(tmp_path, fake_cuda_i
     largest = table.iloc[-1]
     assert largest["speedup_kernel"] == pytest.approx(largest["cpu_s"] / largest["kernel_s"])
     assert largest["speedup_kernel"] > 1 > table.iloc[0]["speedup_kernel"]
-    assert report.fmt_num(largest["speedup_kernel"], 3, "×") in page
+    assert common.fmt_num(largest["speedup_kernel"], 3, "×") in page
     assert (out / "box_iou-cpu-vs-gpu.csv").read_text().startswith("dtype,family,case,size,cpu_impl")
 
     # CUDA measurements are divided by the GPU's peaks, CPU ones by the CPU's.
@@ -350,8 +353,8 @@ def test_a_worker_times_the_copies_without_its_notes_to_the_parent(fake_cuda_imp
     parent a phase note; the h2d/d2h rounds timed after the check had each
     carried one (a pipe round trip inside every timed copy) and relabelled
     the phase.  Only the first call and the check send notes now."""
-    from bench import worker
-    from bench.measure import CellMeasurer, case_inputs
+    from bench.measuring import worker
+    from bench.measuring.measure import CellMeasurer, case_inputs
 
     class Pipe:
         def __init__(self):
@@ -417,9 +420,9 @@ def test_machine_details_come_from_the_installed_device():
     with gpu.installed(FakeGpu()):
         (found,) = machine.machine_info()["gpus"]
     assert found["name"] == FAKE_NAME and found["l2_bytes"] == FAKE_L2 and found["current"] is True
-    summary = gpu_report.gpu_summary({"gpus": [found]})
+    summary = common.gpu_summary({"gpus": [found]})
     assert summary.startswith(FAKE_NAME) and "L2 4 MiB" in summary and "1 SMs" in summary
-    assert gpu_report.gpu_summary({"gpus": []}) == "no GPU"
+    assert common.gpu_summary({"gpus": []}) == "no GPU"
 
 
 def test_driver_and_runtime_versions_are_read_as_text():
@@ -453,7 +456,7 @@ def test_report_labels_cpu_rows_with_the_cpu_on_a_machine_with_a_gpu(tmp_path):
     store.add(run_id, impl="torch", device="cpu", status="ok", median_s=1e-4, **common)
     store.add(run_id, impl="torch", device="cuda", status="ok", median_s=1e-5, h2d_s=1e-5, d2h_s=2e-5, **common)
     store.close()
-    _, frame = report.load([db])
+    _, frame = frame_module.load([db])
     labels = dict(zip(frame["device"], frame["measured_on"]))
     assert labels == {"cpu": "Some CPU (4 cores)", "cuda": "Used GPU"}
 
@@ -469,7 +472,7 @@ def test_repeated_db_merges_the_latest_measurement_of_each_cell(tmp_path):
             if median is not None:
                 store.add(run_id, case=case, size=1.0, status="ok", median_s=median, **common)
         store.close()
-    _, frame = report.load([tmp_path / "late.sqlite", tmp_path / "early.sqlite"])
+    _, frame = frame_module.load([tmp_path / "late.sqlite", tmp_path / "early.sqlite"])
     by_case = dict(zip(frame["case"], zip(frame["median_s"], frame["measured_on"])))
     assert by_case == {"a": (3.0, "late (? cores)"), "b": (2.0, "early (? cores)")}
 

@@ -3,6 +3,7 @@ the CLI and the report, on small real runs."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import platform
@@ -17,11 +18,13 @@ import numpy as np
 import pytest
 
 import impls
-from bench import report, timer
-from bench.cell import MeasureSettings
-from bench.measure import BudgetExceeded, call_with_budget
+from bench.measuring import timer
+from bench.measuring.cell import MeasureSettings
+from bench.measuring.measure import BudgetExceeded, call_with_budget
+from bench.reporting import frame as frame_module
+from bench.reporting import report
 from bench.runner import RunConfig, Runner
-from bench.store import SCHEMA_VERSION, Store
+from bench.storing.store import SCHEMA_VERSION, Store
 from impls import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +104,7 @@ libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
 if sys.argv[1] == "pinned":
-    from bench import machine
+    from bench.measuring import machine
     machine.pin_allocator()
 before = libc.mallinfo2().hblks
 block = libc.malloc(4 << 20)
@@ -284,6 +287,47 @@ def test_report_is_written_from_a_real_run(tmp_path):
     assert "| 100x100 | float32 |" in (out / "box_iou.md").read_text()
 
 
+def test_a_registered_page_is_written_linked_from_every_page_and_summarised_on_the_index(tmp_path):
+    """The report's seam for a new page: a class registered with the report
+    writes its files, gets its link in every page's navigation bar (escaped)
+    and its section on the index, without the report knowing of it."""
+    from markupsafe import Markup
+
+    from bench.reporting.page import PAGES, Page, register
+
+    class Notes(Page):
+        name, order = "notes", 90
+
+        def href(self, op=None):
+            return "notes.html"
+
+        def links(self, report):
+            return [("notes.html", "notes <&>")]
+
+        def write(self, report):
+            path = report.out_dir / "notes.html"
+            path.write_text(f"{len(report.runs)} run(s); index at {report.href('index')}")
+            return [path]
+
+        def index_section(self, report):
+            return Markup("<h2 id='notes'>Notes</h2>")
+
+    Store(tmp_path / "r.sqlite").close()
+    register(Notes)
+    try:
+        with pytest.raises(ValueError, match="two report pages are named 'notes'"):
+            register(Notes)
+        written = report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
+    finally:
+        PAGES[:] = [p for p in PAGES if p.name != "notes"]
+    assert tmp_path / "out" / "notes.html" in written
+    assert (tmp_path / "out" / "notes.html").read_text() == "0 run(s); index at index.html"
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "<h2 id='notes'>Notes</h2>" in index and "<a href='notes.html'>notes &lt;&amp;&gt;</a>" in index
+    assert "No measurements in the selected runs." in index
+    assert "notes" not in [p.name for p in report.registered_pages()]
+
+
 def _cli(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
@@ -367,7 +411,7 @@ def test_cli_refuses_a_file_that_is_not_a_store_and_leaves_it_as_it_was(tmp_path
 
 
 def test_budget_prediction_follows_the_power_law_of_smaller_cases():
-    from bench.measure import Progress
+    from bench.measuring.measure import Progress
 
     assert Progress().predict(10) is None
     assert Progress(points=[(10, 1e-4)]).predict(1e6) is None  # overhead-bound: no extrapolation
@@ -377,7 +421,7 @@ def test_budget_prediction_follows_the_power_law_of_smaller_cases():
 
 
 def test_fraction_of_peak_follows_the_roofline():
-    from bench.peaks import fraction_of_peak
+    from bench.measuring.peaks import fraction_of_peak
 
     peaks = {"gemm_gflops": 100.0, "bandwidth_gbps": 10.0}  # balance: 10 FLOP/byte
     # 1 GFLOP over 1 MB (intensity 1000): compute-bound; 50 GFLOP/s achieved is half the roof.
@@ -399,7 +443,7 @@ def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
     assert result.returncode == 0, result.stderr
     peaks = json.loads(result.stdout)
     assert peaks["gemm_gflops"] > 0 and peaks["bandwidth_gbps"] > 0 and 0 < peaks["harness_overhead_s"] < 1e-3
-    from bench.peaks import last_level_cache_bytes
+    from bench.measuring.peaks import last_level_cache_bytes
 
     if last_level_cache_bytes():  # Linux tells the cache's size: its bandwidth is measured too
         assert peaks["llc_bytes"] == last_level_cache_bytes() and peaks["cache_bandwidth_gbps"] > 0
@@ -409,8 +453,8 @@ def test_cli_peaks_reports_gemm_bandwidth_and_overhead(tmp_path):
 
 @pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "workers"])
 def test_headline_case_names_the_fastest_correct_non_torch_implementation(in_process):
-    from bench.executors import InProcess, Workers
-    from bench.headline import headline_case
+    from bench.measuring.executors import InProcess, Workers
+    from bench.measuring.headline import headline_case
 
     spec = impls.spec("box_iou")
     peaks = {"gemm_gflops": 100.0, "bandwidth_gbps": 20.0}
@@ -472,7 +516,7 @@ def test_speedups_are_against_the_implementation_named_torch(tmp_path, scratch_r
     )
     store, run_id, _ = _run(tmp_path, config)
     store.close()
-    _, frame = report.load([tmp_path / "r.sqlite"])
+    _, frame = frame_module.load([tmp_path / "r.sqlite"])
     assert frame["speedup"].dtype == float
     baseline = frame[frame["impl"] == "torch"]["median_s"].iloc[0]
     numpy_row = frame[frame["impl"] == "numpy"].iloc[0]
@@ -484,7 +528,7 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
     """An implementation that performs fewer FLOPs than the op counts (Winograd)
     declares them: they are stored, its fraction of peak is taken against
     them, GFLOP/s keeps the op's count, and the op page says so."""
-    from bench.peaks import fraction_of_peak
+    from bench.measuring.peaks import fraction_of_peak
 
     spec, numpy_conv = impls.spec("conv2d"), impls.get("conv2d", "numpy").fn
 
@@ -510,7 +554,7 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
     assert declared and all(r["status"] == "ok" and r["work_flops"] == 0.5 * r["flops"] for r in declared)
     assert all(r.get("work_flops") is None for r in rows if r["impl"] == "numpy")
 
-    _, frame = report.load([tmp_path / "r.sqlite"])
+    _, frame = frame_module.load([tmp_path / "r.sqlite"])
     for _, row in frame[frame["impl"] == "half_work"].iterrows():
         assert row["gflops"] == pytest.approx(row["flops"] / row["median_s"] / 1e9)  # the op's count
         by_work, bound = fraction_of_peak(row["work_flops"], row["bytes"], row["median_s"], peaks)
@@ -518,7 +562,7 @@ def test_declared_work_sets_fraction_of_peak_and_roofline_not_gflops(tmp_path, s
         by_op, _ = fraction_of_peak(row["flops"], row["bytes"], row["median_s"], peaks)
         assert row["peak_fraction"] == pytest.approx(0.5 * by_op)
     report.write_report([tmp_path / "r.sqlite"], tmp_path / "out")
-    page = (tmp_path / "out" / "conv2d.html").read_text()
+    page = html.unescape((tmp_path / "out" / "conv2d.html").read_text())
     assert "Fewer FLOPs than the op's cost model: half_work (50% of them where it does)" in page
 
 

@@ -105,3 +105,32 @@ def test_no_import_cycles(package):
     graph = module_imports(package)
     assert len(graph) > 5  # the walk found the package's modules
     assert not cycles(graph), f"import cycles in {package}/: {cycles(graph)}"
+
+
+# The harness's layers, each importing only those before it: measuring knows
+# nothing of where results go, the store nothing of who reads it, and so on.
+LAYERS = ("bench.measuring", "bench.storing", "bench.reading", "bench.reporting")
+
+
+def _layer(module: str) -> int | None:
+    return next((i for i, layer in enumerate(LAYERS) if module == layer or module.startswith(layer + ".")), None)
+
+
+def test_the_harness_layers_import_only_the_layers_below_them():
+    graph = module_imports("bench")
+    assert {_layer(m) for m in graph} >= set(range(len(LAYERS)))  # every layer is there
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if _layer(module) is not None and _layer(target) is not None and _layer(target) > _layer(module)
+    ]
+    assert not upward, "a layer imports one above it: " + "; ".join(sorted(upward))
+
+
+def test_report_pages_never_import_each_other():
+    graph = module_imports("bench")
+    pages = {m for m in graph if m.startswith("bench.reporting.pages.")}
+    assert len(pages) >= 3  # the op, CPU-against-GPU and index pages
+    crossing = [f"{m} imports {t}" for m in pages for t in graph[m] if t in pages]
+    assert not crossing, "pages share helpers through bench/reporting/common.py, not each other: " + "; ".join(crossing)

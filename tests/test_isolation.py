@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 import impls
-from bench import report
-from bench.cell import MeasureSettings
-from bench.liveness import runner_gone, runner_identity
+from bench.measuring.cell import MeasureSettings
+from bench.reporting import frame as frame_module
+from bench.reporting import report
 from bench.runner import RunConfig, Runner
-from bench.store import RunBusy, Store
+from bench.storing.liveness import runner_gone, runner_identity
+from bench.storing.store import RunBusy, Store
 from impls import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -385,7 +386,7 @@ def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_pa
 
 
 def test_resume_reads_an_older_runs_selection_from_its_command_line(tmp_path):
-    from bench import machine
+    from bench.measuring import machine
 
     store = Store(tmp_path / "r.sqlite")
     argv = ["run", "--op", "box_iou", "--quick", "--device", "cpu", "--min-time", "0.01", "--no-peaks"]
@@ -436,7 +437,7 @@ def test_runner_liveness_tells_a_dead_or_recycled_process_from_a_live_one():
 # -- two writers ---------------------------------------------------------------------------------
 WRITER = """
 import pathlib, sys, time
-from bench.store import RunBusy, Store
+from bench.storing.store import RunBusy, Store
 
 store = Store(sys.argv[1])
 go = pathlib.Path(sys.argv[1]).with_name("go")
@@ -458,11 +459,11 @@ def test_a_store_caught_in_creation_by_another_process_opens(tmp_path):
     --db would)."""
     import sqlite3
 
-    from bench import store as store_module
+    from bench.storing import store as store_module
 
     db = tmp_path / "new.sqlite"
     with sqlite3.connect(db) as half_made:
-        half_made.executescript(store_module._SCHEMA)  # the tables, no user_version yet
+        half_made.executescript(store_module.SCHEMA)  # the tables, no user_version yet
     Store(db).close()
     with sqlite3.connect(db) as made:
         assert made.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
@@ -494,7 +495,7 @@ def test_two_processes_writing_one_store_at_once_both_land_whole(tmp_path):
 
 
 def test_a_write_that_finds_the_store_locked_is_retried(monkeypatch):
-    from bench import store as store_module
+    from bench.storing import store as store_module
 
     attempts = []
 
@@ -557,7 +558,7 @@ def test_no_table_shows_a_time_for_a_failed_measurement(tmp_path):
     csv = (out / "box_iou.csv").read_text().splitlines()
     failed = [ln for ln in csv if ",numpy," in ln or ",numba," in ln]
     assert failed and all(",0.001," not in ln for ln in failed)
-    _, frame = report.load([tmp_path / "r.sqlite"])
+    _, frame = frame_module.load([tmp_path / "r.sqlite"])
     assert np.isnan(frame[frame["impl"] != "torch"]["median_s"]).all()
 
 

@@ -47,11 +47,11 @@ def browser():
 @pytest.fixture(scope="module")
 def fresh_report(tmp_path_factory):
     """A report written from a small run recorded by the harness itself."""
-    from bench import report
-    from bench.cell import MeasureSettings
-    from bench.machine import configure_threads
+    from bench.measuring.cell import MeasureSettings
+    from bench.measuring.machine import configure_threads
+    from bench.reporting import report
     from bench.runner import RunConfig, run_benchmarks
-    from bench.store import Store
+    from bench.storing.store import Store
 
     tmp = tmp_path_factory.mktemp("browser")
     store = Store(tmp / "run.sqlite")

@@ -7,7 +7,7 @@ import os
 import time
 
 import impls
-from bench.cell import machine_name
+from bench.measuring.cell import machine_name
 
 TRACE = os.environ.get("KERNEL_ARENA_TEST_TRACE", "/dev/null")
 

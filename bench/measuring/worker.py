@@ -13,7 +13,7 @@ left the process in a bad state: a CUDA error is sticky).
 
 A worker makes each case's inputs itself from the seed -- the same arrays the
 parent made -- and reads the reference the parent computed once per case
-from a file; it then runs ``CellMeasurer.measure_checked`` (bench/measure.py),
+from a file; it then runs ``CellMeasurer.measure_checked`` (bench/measuring/measure.py),
 the checking and timing code of an in-process run, and sends the measurement back.  Nothing crosses the process
 boundary inside the timed region: one request per cell, plus a note from the
 worker when the implementation's first call starts and ends, so that the
@@ -28,7 +28,7 @@ the forking thread: a child can then deadlock on a lock some pool thread held
 at the fork (libgomp's pool is not fork-safe), and CUDA refuses to initialise
 in a forked child of an initialised parent.  The fork server is a fresh
 interpreter that imports numpy, torch, numba and the built-in
-implementations once (bench/_preload.py) and never runs a kernel; forking
+implementations once (bench/measuring/_preload.py) and never runs a kernel; forking
 from it is safe, and costs milliseconds where ``spawn`` -- equally safe --
 would pay the several-second import of torch, torchvision and numba for every
 worker.
@@ -50,8 +50,8 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from bench.cell import Measurement, MeasureSettings
-from bench.measure import CellMeasurer, Progress, case_inputs, error_text, timed_round
+from bench.measuring.cell import Measurement, MeasureSettings
+from bench.measuring.measure import CellMeasurer, Progress, case_inputs, error_text, timed_round
 
 START_METHOD = "forkserver"
 SETUP_LIMIT = 300.0  # seconds for a worker to start (imports, plugins) or to make a case's inputs
@@ -83,7 +83,7 @@ class _Died(Exception):
 
 def _context():
     ctx = multiprocessing.get_context(START_METHOD)
-    ctx.set_forkserver_preload(["bench._preload"])  # effective for the server's first start
+    ctx.set_forkserver_preload(["bench.measuring._preload"])  # effective for the server's first start
     return ctx
 
 
@@ -350,7 +350,8 @@ def _worth_passing_on(printed: str) -> list[str]:
     """A worker's output without the parts of faulthandler dumps that say
     nothing about the implementation: the harness's own frames below it and
     the list of extension modules."""
-    harness = (str(Path(__file__).parent), str(Path(multiprocessing.__file__).parent), '"<string>"')
+    bench = str(Path(__file__).parents[1])  # every module of the harness
+    harness = (bench, str(Path(multiprocessing.__file__).parent), '"<string>"')
     return [
         line
         for line in printed.splitlines()
@@ -457,7 +458,7 @@ def serve(conn, options: dict) -> None:
     # could never release.)
     multiprocessing.set_start_method("spawn", force=True)
     try:
-        from bench import machine
+        from bench.measuring import machine
 
         wanted = options["settings"].threads
         if wanted:

@@ -153,7 +153,7 @@ def gpu_info() -> list[dict]:
     """CUDA devices this machine has (empty on a CPU-only machine): name,
     compute capability, SMs, memory, L2, driver and CUDA runtime versions;
     the one CUDA implementations run on is marked ``current``."""
-    from bench import gpu
+    from bench.measuring import gpu
 
     try:
         device = gpu.current()
@@ -173,7 +173,7 @@ def versions() -> dict:
 
 
 def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: bench/measuring/ -> bench/ -> root
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10

@@ -22,8 +22,8 @@ import random
 import statistics
 
 import impls
-from bench import peaks as _peaks
-from bench.cell import BASELINE_BACKEND, Cell, MeasureSettings, is_baseline
+from bench.measuring import peaks as _peaks
+from bench.measuring.cell import BASELINE_BACKEND, Cell, MeasureSettings, is_baseline
 
 ROUND_TIME = 2e-3  # seconds per implementation per round: keeps the clock's cost out of µs calls
 
@@ -41,7 +41,7 @@ def headline_case(
     spec, case, rounds: int, machine_peaks: dict | None, executor, log=lambda message: None, names=None
 ) -> dict:
     """``names``: only these implementations (default: every available one)."""
-    from bench.executors import ContenderFailed
+    from bench.measuring.executors import ContenderFailed
 
     settings = executor.settings
     contenders, failures = {}, {}
@@ -113,7 +113,7 @@ def run_headline(
     """Every headline case; the machine's peaks are probed before and after
     and the higher of each taken (a neighbour busy during one short probe
     would otherwise lower the roof and push fractions past 1)."""
-    from bench.executors import InProcess, Workers
+    from bench.measuring.executors import InProcess, Workers
 
     settings = MeasureSettings(budget=budget, threads=threads)
     executor = InProcess(settings) if in_process else Workers(settings, plugins)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench import timer
+from bench.measuring import timer
 
 # Square float32 GEMMs: 2 n^3 FLOP each, long enough to amortise threading.
 GEMM_SIZES = (2048, 3072)
@@ -143,14 +143,14 @@ def fraction_of_peak(flops, nbytes, seconds, peaks, flops_are_work: bool = True)
     return (flops / seconds) / min(peak_flops, memory_flops), bound
 
 
-# -- the GPU's peaks (through bench.gpu's device object) ------------------------------
+# -- the GPU's peaks (through bench.measuring.gpu's device object) ------------------------------
 GPU_GEMM_N = 8192  # 2 x 8192^3 = 1.1 TFLOP: ~20 ms on an H100's float32 (non-tensor-core) units
 GPU_COPY_BYTES = 2**30  # per buffer: 20x a 50 MB L2, so the copy streams from device memory
 
 
 def gpu_gemm_gflops(device, min_time: float = 0.5, n: int = GPU_GEMM_N) -> float:
     """Dense float32 GEMM on the device, TF32 off, timed by device events."""
-    from bench import gpu
+    from bench.measuring import gpu
 
     with device.fp32_gemm(n) as call:
         call()  # the first call picks the GEMM kernel (cuBLAS heuristics, handle creation)
@@ -164,7 +164,7 @@ def gpu_copy_gbps(device, min_time: float = 0.5, nbytes: int | None = None) -> f
     """Device-memory bandwidth: a device-to-device copy (read + write) of a
     buffer far larger than the L2, timed by device events.  At most an
     eighth of the device's memory per buffer."""
-    from bench import gpu
+    from bench.measuring import gpu
 
     if nbytes is None:
         memory = device.info().get("memory_bytes") or 0
@@ -183,7 +183,7 @@ def measure_gpu_peaks(
     """The current CUDA device's GEMM and bandwidth peaks, under the same
     keys as the CPU's (so fraction_of_peak reads either), with the device's
     name; None where there is no device."""
-    from bench import gpu
+    from bench.measuring import gpu
 
     device = device if device is not None else gpu.current()
     if device is None:

@@ -3,14 +3,14 @@
 A :class:`GpuDevice` describes the device (name, compute capability, SMs,
 memory, L2, driver and runtime), hands out a :class:`DeviceClock` per backend
 family, flushes the L2 cache, and prepares the GEMM and copy probes that
-``bench.peaks`` turns into the device's peaks.  :func:`current` returns the
+``bench.measuring.peaks`` turns into the device's peaks.  :func:`current` returns the
 device of this machine (queried through torch.cuda, else cupy), or None where
 there is none; tests install a CPU-backed stand-in with :func:`installed`.
 
 Kernel time is device time: an event recorded on the implementation's stream
 right before and right after each call, read once the round is done, so host
 work between calls (the flush, the bookkeeping) stays out of the figure.  The
-adaptive rounds are :func:`bench.timer.measure`'s; :func:`event_timed_calls`
+adaptive rounds are :func:`bench.measuring.timer.measure`'s; :func:`event_timed_calls`
 is only the body of one round.
 """
 

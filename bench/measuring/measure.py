@@ -2,7 +2,7 @@
 call, the check against the reference, the timing, the check on the next
 seed's inputs, the copies to and from a GPU -- one piece of code for every
 place a cell is measured: the runner's process (``--in-process``), a worker
-process (``bench.worker``) and the headline's rounds.
+process (``bench.measuring.worker``) and the headline's rounds.
 
 ``CellMeasurer`` holds the settings every measurement follows and what each
 implementation did on the smaller cases of a family (to skip or predict its
@@ -18,8 +18,8 @@ import threading
 import traceback
 from collections.abc import Callable
 
-from bench import gpu, timer
-from bench.cell import Measurement, MeasureSettings, machine_name
+from bench.measuring import gpu, timer
+from bench.measuring.cell import Measurement, MeasureSettings, machine_name
 
 
 class BudgetExceeded(Exception):

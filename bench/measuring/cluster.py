@@ -5,7 +5,7 @@ devices it has, one cell at a time, into the driver's one store.
     python -m bench run --cluster ray://HOST:PORT # a remote head (Ray Client)
 
 Each alive node gets one actor (``NodeMeasurer``), pinned to it.  The actor
-measures with the worker executor of a local run (bench.executors.Workers),
+measures with the worker executor of a local run (bench.measuring.executors.Workers),
 so a crash or a hang costs a cell there as here; it is sent its next cell
 only when the previous one is back, which keeps measurements on one node
 from overlapping.  A node started with the custom resource ``kernel_arena``
@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bench.cell import Cell, Measurement, MeasureSettings, cell_key
+from bench.measuring.cell import Cell, Measurement, MeasureSettings, cell_key
 
 NODE_RESOURCE = "kernel_arena"
 
@@ -54,7 +54,7 @@ class NodeMeasurer:
     the cells it is sent, one at a time."""
 
     def __init__(self, settings: MeasureSettings, plugins: dict[str, str], in_process: bool, peaks: bool):
-        from bench import machine
+        from bench.measuring import machine
 
         # The node's own cores unless the run asked for a number: set before torch is imported.
         threads = settings.threads or os.cpu_count()
@@ -62,7 +62,7 @@ class NodeMeasurer:
         import dataclasses
 
         import impls
-        from bench.executors import InProcess, Workers
+        from bench.measuring.executors import InProcess, Workers
 
         self.threads = machine.configure_threads(threads)
         self.settings = dataclasses.replace(settings, threads=threads)
@@ -78,12 +78,12 @@ class NodeMeasurer:
 
     def describe(self) -> dict:
         """The node's machine: its name, manifest, versions, threads and (if asked) peaks."""
-        from bench import machine
-        from bench.cell import machine_name
+        from bench.measuring import machine
+        from bench.measuring.cell import machine_name
 
         peaks = None
         if self.peaks:
-            from bench.peaks import measure_all_peaks
+            from bench.measuring.peaks import measure_all_peaks
 
             peaks = measure_all_peaks(0.3)
         return {

@@ -5,10 +5,10 @@
     for m in executor.measure(cells): ...   # Measurements, as they complete
 
 ``InProcess`` measures here (debugging: a crash ends the run); ``Workers``
-measures each implementation in a worker process of its own (bench.worker);
-the Ray executor (bench.cluster) sends cells to every node of a cluster,
+measures each implementation in a worker process of its own (bench.measuring.worker);
+the Ray executor (bench.measuring.cluster) sends cells to every node of a cluster,
 each node measuring with its own ``Workers``.  All of them run the one
-measuring function, ``CellMeasurer.measure_checked`` (bench.measure), and
+measuring function, ``CellMeasurer.measure_checked`` (bench.measuring.measure), and
 make a case's inputs and reference once for all its implementations.
 
 Executors know ops and backends only through the registry (``impls``).
@@ -20,8 +20,8 @@ import functools
 from collections.abc import Iterable, Iterator
 
 import impls
-from bench.cell import Cell, Measurement, MeasureSettings, cell_key, machine_name
-from bench.measure import (
+from bench.measuring.cell import Cell, Measurement, MeasureSettings, cell_key, machine_name
+from bench.measuring.measure import (
     CellMeasurer,
     Progress,
     base_row,
@@ -184,7 +184,7 @@ class Workers(Executor):
         if not self.measurer.calls_code(spec, case, dtype, impl, data):
             return self.measurer.measure(spec, case, dtype, impl, data)
         if self._pool is None:
-            from bench.worker import WorkerPool
+            from bench.measuring.worker import WorkerPool
 
             self._pool = WorkerPool(plugins=self.plugins, settings=self.settings)
         pool = self._pool

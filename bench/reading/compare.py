@@ -1,4 +1,4 @@
-"""Comparing stored runs: `bench runs`, `bench compare A B`, `bench history`.
+"""Comparing two stored runs: `bench compare A B`.
 
 A comparison pairs the measurements of two runs by (op, implementation,
 device, case, dtype) and asks of each pair whether B is faster or slower than
@@ -25,70 +25,14 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
-from bench.cell import CELL_KEY, FAILURES, cell_key
-from bench.store import Store
+from bench.measuring.cell import CELL_KEY, FAILURES, cell_key
+from bench.reading.runs import all_runs, find_run, measurements
 
 ALPHA = 0.01  # significance level of the U test
 BOOTSTRAP = 2000  # resamples for the ratio's confidence interval
 CONFIDENCE = 0.99
 # Manifest fields whose difference makes timings hard to compare.
 MANIFEST = (("machine", "cpu"), ("machine", "cores"), ("machine", "gpus"), ("versions", None), ("threads", None))
-
-
-# -- runs across stores ---------------------------------------------------------
-def all_runs(dbs: list[str | Path]) -> list[dict]:
-    """Every run of every store, in the order they were started; each knows its db."""
-    runs = []
-    for db in dbs:
-        store = Store(db)
-        try:
-            for run in store.runs():
-                run["db"] = str(db)
-                run["measurements"] = store.db.execute(
-                    "SELECT COUNT(*) FROM measurements WHERE run_id=?", (run["run_id"],)
-                ).fetchone()[0]
-                runs.append(run)
-        finally:
-            store.close()
-    return sorted(runs, key=lambda r: r["started"])
-
-
-def find_run(runs: list[dict], ref: str) -> dict:
-    """A run by id, unique id prefix, or name (the latest of that name);
-    'latest' and 'previous' name the last two runs that hold measurements."""
-    measured = [r for r in runs if r["measurements"]]
-    if ref in ("latest", "previous"):
-        index = -1 if ref == "latest" else -2
-        if len(measured) < -index:
-            raise KeyError(f"there is no {ref} run: the stores hold {len(measured)} run(s) with measurements")
-        return measured[index]
-    exact = [r for r in runs if r["run_id"] == ref]
-    if exact:
-        return exact[0]
-    named = [r for r in runs if r["name"] == ref]
-    if named:
-        return named[-1]
-    prefixed = [r for r in runs if r["run_id"].startswith(ref)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if len(prefixed) > 1:
-        raise KeyError(f"run {ref!r} is ambiguous: {', '.join(r['run_id'] for r in prefixed)}")
-    raise KeyError(f"no run {ref!r}; list them with `python -m bench runs`")
-
-
-def run_summary(run: dict) -> dict:
-    machine = run.get("machine") or {}
-    return {
-        "run_id": run["run_id"],
-        "name": run.get("name"),
-        "started": run["started"],
-        "finished": run.get("finished"),
-        "status": run["status"],
-        "machine": machine,
-        "git_commit": run.get("git_commit"),
-        "measurements": run["measurements"],
-        "db": run["db"],
-    }
 
 
 def manifest_differences(a: dict, b: dict) -> list[str]:
@@ -184,7 +128,7 @@ def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float
     cluster), cells pair only with the same machine's."""
     runs = all_runs(dbs)
     run_a, run_b = find_run(runs, ref_a), find_run(runs, ref_b)
-    stored_a, stored_b = _measurements(run_a), _measurements(run_b)
+    stored_a, stored_b = measurements(run_a), measurements(run_b)
     by_machine = len({m["machine"] for m in stored_a}) > 1 or len({m["machine"] for m in stored_b}) > 1
     pair = (lambda m: (*cell_key(m), m["machine"])) if by_machine else cell_key
     rows_a, rows_b = ({pair(m): m for m in stored} for stored in (stored_a, stored_b))
@@ -200,38 +144,6 @@ def compare_runs(dbs: list[str | Path], ref_a: str, ref_b: str, threshold: float
             only = f"only in {run_b['run_id']}"
             verdicts.append(Verdict(key[:5], "not compared", note=only, machine=b["machine"] if by_machine else None))
     return run_a, run_b, verdicts
-
-
-def _measurements(run: dict) -> list[dict]:
-    store = Store(run["db"])
-    try:
-        return store.measurements([run["run_id"]])
-    finally:
-        store.close()
-
-
-# -- history --------------------------------------------------------------------
-def history(dbs: list[str | Path], op: str | None = None) -> list[dict]:
-    """Every ok measurement (of one op) across all stored runs, oldest run first."""
-    rows = []
-    for run in all_runs(dbs):
-        if not run["measurements"]:
-            continue
-        for m in _measurements(run):
-            if (op is None or m["op"] == op) and m["status"] == "ok":
-                rows.append(
-                    {
-                        "run_id": run["run_id"],
-                        "run_name": run.get("name"),
-                        "started": run["started"],
-                        "git_commit": run.get("git_commit"),
-                        **{k: m[k] for k in CELL_KEY},
-                        "machine": m["machine"],
-                        "median_s": m["median_s"],
-                        "iqr_s": m["iqr_s"],
-                    }
-                )
-    return rows
 
 
 def parse_threshold(text: str) -> float:

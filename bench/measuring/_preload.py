@@ -1,4 +1,4 @@
-"""Imported once by the worker fork server (see bench/worker.py), so that each
+"""Imported once by the worker fork server (see bench/measuring/worker.py), so that each
 worker forked from it starts with numpy, torch, torchvision, numba and the
 built-in implementations already imported.
 

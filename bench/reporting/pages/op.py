@@ -1,168 +1,36 @@
-"""Reports from the results store: HTML pages, Markdown and CSV tables, plots.
-
-Everything is a plain file that opens from disk: no server, no network, no
-JavaScript.  Several stores (a CPU box's, a GPU box's) merge into one report;
-every figure names the run, machine and time it came from.
-"""
+"""The page of each op (<op>.html, with <op>.md and <op>.csv): every
+measurement with its time, spread, speedup over torch, rates, fraction of
+peak and error; plots of time against size, speedup heatmaps, the roofline
+and the history across runs; the correctness matrix; the runs it came from.
+Its section of the index: per case, the fastest correct implementation."""
 
 from __future__ import annotations
 
-import datetime
-import html
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from bench.cell import CELL_KEY, FAILURES, is_baseline
-from bench.peaks import fraction_of_peak, peaks_for
-from bench.report_common import CSS, fmt_num, fmt_time, html_page, html_table, machine_label, save_figure, size_axes
-from bench.store import Store
-
-STATUS_LABEL = {
-    "ok": "ok",
-    "mismatch": "MISMATCH",
-    "error": "ERROR",
-    "crashed": "CRASHED",
-    "timeout": "TIMEOUT",
-    "over_budget": "over budget",
-    "unavailable": "unavailable",
-}
-FAILED = FAILURES  # shown as failures wherever a time would be
-# Columns that hold a measured time or a figure derived from one: blank
-# wherever the status is not ok, so that no table, CSV or plot shows a
-# failure as a time.
-TIMED_COLUMNS = ("min_s", "median_s", "q1_s", "q3_s", "iqr_s", "mean_s", "stdev_s", "rounds", "number")
+from bench.measuring.cell import FAILURES, is_baseline
+from bench.measuring.peaks import peaks_for
+from bench.reporting.common import (
+    RUNS_HEADERS,
+    file_part,
+    fmt_num,
+    fmt_time,
+    machine_label,
+    render,
+    runs_rows,
+    save_figure,
+    size_axes,
+    status_label,
+    write_page,
+)
+from bench.reporting.frame import flops_are_work
+from bench.reporting.page import Page, Report, register
 
 
-def status_label(status: str) -> str:
-    return STATUS_LABEL.get(status, str(status).upper())
-
-
-# -- loading -------------------------------------------------------------------
-def load(dbs: list[str | Path], run_ids: list[str] | None = None) -> tuple[list[dict], pd.DataFrame]:
-    """The selected runs (default: each store's latest) and their measurements,
-    the latest per (op, implementation, device, case, dtype)."""
-    runs, rows = [], []
-    for db in dbs:
-        store = Store(db)
-        try:
-            available = store.runs()
-            if run_ids:
-                chosen = [r for r in available if r["run_id"] in run_ids]
-            else:
-                chosen = available[-1:]
-            for run in chosen:
-                run["db"] = str(db)
-                run["machines"] = store.machines(run["run_id"])
-                runs.append(run)
-            rows += store.measurements([r["run_id"] for r in chosen]) if chosen else []
-        finally:
-            store.close()
-    if run_ids:
-        missing = set(run_ids) - {r["run_id"] for r in runs}
-        if missing:
-            raise KeyError(f"no run {', '.join(sorted(missing))} in {', '.join(map(str, dbs))}")
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return runs, frame
-    started = {r["run_id"]: r["started"] for r in runs}
-    frame["started"] = frame["run_id"].map(started)
-    failed = frame["status"] != "ok"
-    for column in TIMED_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].astype(float).mask(failed)
-    # A failed call's duration is no result either (over budget keeps it: how long before it was stopped).
-    frame["first_call_s"] = frame["first_call_s"].astype(float).mask(frame["status"].isin(FAILURES))
-    frame = frame.sort_values(["started", "id"]).drop_duplicates(
-        [*CELL_KEY, "machine"], keep="last"
-    )
-    manifests = _manifests(runs)
-    own = {r["run_id"]: r["machine"] or {} for r in runs}  # a run that recorded no machines: its own
-    several = frame["machine"].nunique() > 1  # a run across a cluster, or stores of several machines
-    frame["measured_on"] = [
-        (f"{name}: " if several else "") + machine_label({"machine": manifests.get((rid, name), own[rid])}, device)
-        for rid, name, device in zip(frame["run_id"], frame["machine"], frame["device"])
-    ]
-    for column in ("h2d_s", "d2h_s", "timing", "work_flops"):  # absent from a store migrated with no such row yet
-        if column not in frame:
-            frame[column] = None
-    # The FLOPs each measurement performed: its implementation's own count
-    # where it declared one (a fast algorithm), the op's otherwise. Fraction of
-    # peak and the roofline use these; GFLOP/s keeps the op's count.
-    frame["performed_flops"] = frame["work_flops"].astype(float).fillna(frame["flops"].astype(float))
-    frame["gflops"] = frame["flops"] / frame["median_s"] / 1e9
-    frame["gbps"] = frame["bytes"] / frame["median_s"] / 1e9
-    frame["speedup"] = _speedups(frame)
-    frame["speedup_low"] = _speedups(frame, "q1_s", "q3_s")
-    frame["speedup_high"] = _speedups(frame, "q3_s", "q1_s")
-    peaks = {(r["run_id"], m["machine"]): m["peaks"] or r["peaks"] for r in runs for m in r["machines"]}
-    run_peaks = {r["run_id"]: r.get("peaks") for r in runs}  # a store written before machines were
-    fractions = [
-        fraction_of_peak(f, b, t, peaks_for(peaks.get((rid, name), run_peaks.get(rid)), device), _flops_are_work(op))
-        if status == "ok"
-        else (None, None)
-        for f, b, t, rid, name, op, status, device in zip(
-            frame["performed_flops"],
-            frame["bytes"],
-            frame["median_s"],
-            frame["run_id"],
-            frame["machine"],
-            frame["op"],
-            frame["status"],
-            frame["device"],
-        )
-    ]
-    frame["peak_fraction"] = [f for f, _ in fractions]
-    frame["bound"] = [b for _, b in fractions]
-    return runs, frame
-
-
-def _manifests(runs: list[dict]) -> dict[tuple, dict]:
-    """(run, machine name) -> the manifest of the machine that measured there."""
-    return {(r["run_id"], m["machine"]): m["manifest"] or {} for r in runs for m in r["machines"]}
-
-
-def _work_note(frame: pd.DataFrame, op: str) -> str:
-    """Says which implementations perform fewer FLOPs than the op counts, and
-    what that does to their columns."""
-    rows = frame[(frame["op"] == op) & (frame["performed_flops"] < frame["flops"].astype(float))]
-    if rows.empty:
-        return ""
-    ratios = (rows["performed_flops"] / rows["flops"].astype(float)).groupby(rows["impl"]).agg(["min", "max"])
-    span = lambda r: f"{r['min']:.0%}" if f"{r['min']:.0%}" == f"{r['max']:.0%}" else f"{r['min']:.0%}–{r['max']:.0%}"
-    parts = [f"{html.escape(impl)} ({span(r)} of them where it does)" for impl, r in ratios.iterrows()]
-    return (
-        "<p class='note'>Fewer FLOPs than the op's cost model: "
-        + ", ".join(parts)
-        + ", with a fast algorithm (e.g. Winograd). GFLOP/s counts the op's FLOPs for every implementation; "
-        "fraction of peak and the roofline count the FLOPs each performs.</p>"
-    )
-
-
-def _flops_are_work(op: str) -> bool:
-    import impls
-
-    try:
-        return impls.spec(op).flops_are_work
-    except KeyError:  # an op only a plugin knew
-        return True
-
-
-def _speedups(frame: pd.DataFrame, torch_column: str = "median_s", own_column: str = "median_s") -> pd.Series:
-    """The baseline's median / this median, on the same case, dtype, device
-    and machine. With quartile columns, the ends of the speedup's spread: the
-    baseline's first quartile over this one's third is the pessimistic end,
-    and vice versa."""
-    ok = frame[frame["status"] == "ok"]
-    baseline_rows = ok[[is_baseline(b, i) for b, i in zip(ok["backend"], ok["impl"])]]
-    torch_times = baseline_rows.set_index(["op", "case", "dtype", "device", "machine"])[torch_column]
-    keys = list(zip(frame["op"], frame["case"], frame["dtype"], frame["device"], frame["machine"]))
-    baseline = pd.Series([torch_times.get(k, math.nan) for k in keys], index=frame.index)
-    return (baseline / frame[own_column]).where(frame["status"] == "ok")
-
-
-# -- formatting ------------------------------------------------------------------
+# -- tables ----------------------------------------------------------------------
 def cell_text(row) -> str:
     """What a table cell says: the time if it was measured, else the status."""
     if row["status"] == "ok":
@@ -170,7 +38,6 @@ def cell_text(row) -> str:
     return status_label(row["status"])
 
 
-# -- tables ----------------------------------------------------------------------
 def op_table(frame: pd.DataFrame, op: str) -> pd.DataFrame:
     """One row per (implementation, device, case, dtype) of an op."""
     rows = frame[frame["op"] == op]
@@ -349,7 +216,7 @@ def plot_roofline(table: pd.DataFrame, op: str, out_dir: Path, runs: list[dict])
 
     ok = table[(table["status"] == "ok") & table["flops"].gt(0) & table["bytes"].gt(0)]
     with_peaks = [r for r in runs if r.get("peaks") and r["run_id"] in set(ok["run_id"])]
-    if ok.empty or not with_peaks or not _flops_are_work(op):
+    if ok.empty or not with_peaks or not flops_are_work(op):
         return []
     # Each point at the FLOPs its implementation performs, so a fast
     # algorithm (Winograd) sits under the roof too.
@@ -440,16 +307,11 @@ def plot_heatmap(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
         where = f", {machine}" if several else ""
         ax.set_title(f"{op}: speedup over torch ({dtype}, {device}{where})", fontsize=9)
         fig.tight_layout()
-        name = f"{op}-heatmap-{dtype}-{device}" + (f"-{_file_part(machine)}" if several else "") + ".png"
+        name = f"{op}-heatmap-{dtype}-{device}" + (f"-{file_part(machine)}" if several else "") + ".png"
         fig.savefig(out_dir / name, dpi=80)
         plt.close(fig)
         names.append(name)
     return names
-
-
-def _file_part(text: str) -> str:
-    """``text`` as a safe piece of a file name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
@@ -460,7 +322,7 @@ def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.compare import history
+    from bench.reading.history import history
 
     rows = pd.DataFrame(history(dbs, op))
     if rows.empty or rows["run_id"].nunique() < 2:
@@ -494,124 +356,13 @@ def plot_history(dbs: list[str | Path], op: str, out_dir: Path) -> list[str]:
     return [name]
 
 
-# -- HTML --------------------------------------------------------------------------
-
-
-def _allocator_text(env: dict) -> str:
-    """glibc's thresholds as the run pinned them (bench.machine.pin_allocator); older runs had none."""
-    mmap, trim = env.get("MALLOC_MMAP_THRESHOLD_"), env.get("MALLOC_TRIM_THRESHOLD_")
-    if not (mmap or trim):
-        return ""
-    mib = lambda value: f"{int(value) / 2**20:g} MiB" if value and value.isdigit() else (value or "default")
-    return f"; malloc mmap threshold {mib(mmap)}, trim threshold {mib(trim)}"
-
-
-def _runs_html(runs: list[dict]) -> str:
-    from bench import gpu_report
-
-    headers = ["run", "started (UTC)", "finished", "status", "machine", "memory", "os", "commit", "threads", "versions"]
-    rows = []
-    for run in runs:
-        # One line per machine that measured in the run (a cluster's nodes), each with its own manifest.
-        machines = run.get("machines") or [{"manifest": run["machine"], "threads": run["threads"],
-                                            "versions": run["versions"]}]  # fmt: skip
-        for node in machines:
-            m = node.get("manifest") or {}
-            t = node.get("threads") or {}
-            v = node.get("versions") or {}
-            gpus = gpu_report.gpu_summary(m)
-            named = f"{node['machine']}: " if len(machines) > 1 else ""
-            rows.append(
-                [
-                    run["run_id"] + (f" ({run['name']})" if run.get("name") else ""),
-                    run["started"],
-                    run.get("finished") or "",
-                    run["status"],
-                    f"{named}{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {gpus}",
-                    f"{(m.get('memory_bytes') or 0) / 2**30:.1f} GiB",
-                    m.get("os", ""),
-                    (run.get("git_commit") or "")[:12],
-                    f"torch {t.get('torch')}, numba {t.get('numba')}, BLAS/OpenMP {t.get('native_pools')}"
-                    + _allocator_text(t.get("env") or {}),
-                    ", ".join(f"{k} {val}" for k, val in v.items() if val),
-                ]
-            )
-    return html_table(headers, rows)
-
-
-def _badges(group: pd.DataFrame) -> str:
-    """Counts of measurements by status, unavailable ones with their reasons."""
-    out = []
-    for status in ("ok", *FAILED, "over_budget", "unavailable"):
-        part = group[group["status"] == status]
-        if part.empty:
-            continue
-        label = "pass" if status == "ok" else status_label(status).lower()
-        title = ""
-        if status != "ok":
-            reasons = sorted(set(part["error"].dropna().map(lambda e: str(e).split(";")[0][:80])))
-            title = f" title='{html.escape('; '.join(reasons[:5]), quote=True)}'"
-            if status == "unavailable" and reasons:
-                label += f" ({html.escape(', '.join(sorted(set(reasons)))[:60])})"
-        out.append(f"<span class='badge {status}'{title}>{len(part)} {label}</span>")
-    return "".join(out)
-
-
-def _grid_html(frame: pd.DataFrame, ops: list[str]) -> str:
-    """Ops x devices: the implementation fastest on most cases, its speedup
-    over torch (geometric mean over those cases), and status badges."""
-    devices = sorted(set(frame["device"]))
-    head = "<th class='l'>op</th>" + "".join(f"<th class='l'>{html.escape(d)}</th>" for d in devices)
-    rows = []
-    for op in ops:
-        cells = [f"<td class='l'><a href='{op}.html'>{html.escape(op)}</a></td>"]
-        for device in devices:
-            group = frame[(frame["op"] == op) & (frame["device"] == device)]
-            ok = group[group["status"] == "ok"]
-            winner = ""
-            if not ok.empty:
-                wins = ok.loc[ok.groupby(["case", "dtype"])["median_s"].idxmin()]
-                name = wins["impl"].value_counts().idxmax()
-                speedups = wins[wins["impl"] == name]["speedup"].dropna()
-                speed = ""
-                if len(speedups):
-                    mean = math.exp(sum(math.log(v) for v in speedups) / len(speedups))
-                    speed = f" <span class='speedup'>{mean:.3g}× vs torch</span>"
-                count = f"fastest on {int((wins['impl'] == name).sum())} of {len(wins)} cases"
-                winner = f"<span class='winner'>{html.escape(name)}</span>{speed} <span class='note'>{count}</span><br>"
-            cells.append(f"<td class='l'>{winner}{_badges(group)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table class='grid'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
 def _fastest_rows(table: pd.DataFrame) -> set:
     """Index labels of the fastest correct row of each case, dtype and device."""
     ok = table[table["status"] == "ok"]
     return set(ok.groupby(["case", "dtype", "device"])["median_s"].idxmin())
 
 
-def _unavailable_note(frame: pd.DataFrame, op: str) -> str:
-    """One line per device on which no implementation of the op could run."""
-    part = frame[frame["op"] == op]
-    lines = []
-    for device, group in part.groupby("device"):
-        missing = group[group["status"] == "unavailable"]
-        if missing.empty:
-            continue
-        if len(missing) == len(group):
-            reasons = ", ".join(sorted(set(group["error"].dropna())))
-            lines.append(f"<p class='note'>{html.escape(device)}: not measured here ({html.escape(reasons)}).</p>")
-            continue
-        for impl, rows in missing.groupby("impl"):
-            reasons = ", ".join(sorted(set(rows["error"].dropna())))
-            lines.append(
-                f"<p class='note'>{html.escape(impl)} on {html.escape(device)}: not measured "
-                f"({html.escape(reasons)}).</p>"
-            )
-    return "".join(lines)
-
-
-def _summary_rows(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]]]:
+def _summary_rows(frame: pd.DataFrame, op: str) -> dict:
     """Per case, dtype and device: the fastest correct implementation, a
     column of its own for each machine where several measured."""
     part = frame[frame["op"] == op]
@@ -648,10 +399,10 @@ def _summary_rows(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[st
             w = ok.loc[ok["median_s"].idxmin()]
             best = [w["impl"], fmt_time(w["median_s"]), fmt_num(w["speedup"], 3, "×"), w["measured_on"]]
         rows.append([case, dtype, device, *best, failures])
-    return headers, rows
+    return {"headers": headers, "rows": rows}
 
 
-def _matrix(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
+def _matrix(frame: pd.DataFrame, op: str) -> dict:
     """Implementation x case: time or status, for the correctness matrix."""
     part = frame[frame["op"] == op].sort_values(["family", "size"])
     cases = list(dict.fromkeys(zip(part["case"], part["dtype"])))
@@ -667,40 +418,68 @@ def _matrix(frame: pd.DataFrame, op: str) -> tuple[list[str], list[list[str]], l
             cls.append(r["status"] if r is not None else "unavailable")
         rows.append(row)
         classes.append(cls)
-    return headers, rows, classes
+    return {"headers": headers, "rows": rows, "classes": classes}
 
 
-def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None = None) -> list[Path]:
-    from bench import gpu_report
 
-    runs, frame = load(dbs, run_ids)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots_dir = out_dir / "plots"
-    plots_dir.mkdir(exist_ok=True)
-    (out_dir / "style.css").write_text(CSS)
-    written: list[Path] = []
-    ops = [op for op in dict.fromkeys(frame["op"])] if not frame.empty else []
-    nav = "<a href='index.html'>index</a>" + "".join(f"<a href='{op}.html'>{op}</a>" for op in ops)
-    generated = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    source = (
-        f"Generated {generated} UTC from {len(runs)} run(s) in {', '.join(html.escape(str(d)) for d in dbs)}. "
-        "Times are medians over rounds"
-    )
-    provenance = (
-        f"<p class='note'>{source}; speedups are torch's median ÷ the implementation's on the same case, dtype "
-        "and device.</p>"
-    )
 
-    index = ["<h1>Kernel Arena</h1>", provenance]
-    if ops:
-        index += [
-            "<h2>Summary</h2>",
-            "<p class='note'>Per op and device: the implementation fastest on the most cases, its speedup over "
-            "stock torch (geometric mean over the cases it wins), and every measurement's status.</p>",
-            _grid_html(frame, ops),
-        ]
-    for op in ops:
-        table = op_table(frame, op)
+# -- notes -----------------------------------------------------------------------
+def _unavailable_notes(frame: pd.DataFrame, op: str) -> list[str]:
+    """One line per device on which no implementation of the op could run,
+    else per implementation that could not."""
+    part = frame[frame["op"] == op]
+    lines = []
+    for device, group in part.groupby("device"):
+        missing = group[group["status"] == "unavailable"]
+        if missing.empty:
+            continue
+        if len(missing) == len(group):
+            lines.append(f"{device}: not measured here ({', '.join(sorted(set(group['error'].dropna())))}).")
+            continue
+        for impl, rows in missing.groupby("impl"):
+            lines.append(f"{impl} on {device}: not measured ({', '.join(sorted(set(rows['error'].dropna())))}).")
+    return lines
+
+
+def _work_notes(frame: pd.DataFrame, op: str) -> list[str]:
+    """Which implementations perform fewer FLOPs than the op counts, and what
+    that does to their columns."""
+    rows = frame[(frame["op"] == op) & (frame["performed_flops"] < frame["flops"].astype(float))]
+    if rows.empty:
+        return []
+    ratios = (rows["performed_flops"] / rows["flops"].astype(float)).groupby(rows["impl"]).agg(["min", "max"])
+    span = lambda r: f"{r['min']:.0%}" if f"{r['min']:.0%}" == f"{r['max']:.0%}" else f"{r['min']:.0%}–{r['max']:.0%}"
+    parts = [f"{impl} ({span(r)} of them where it does)" for impl, r in ratios.iterrows()]
+    return [
+        "Fewer FLOPs than the op's cost model: " + ", ".join(parts) + ", with a fast algorithm (e.g. Winograd). "
+        "GFLOP/s counts the op's FLOPs for every implementation; fraction of peak and the roofline count the "
+        "FLOPs each performs."
+    ]
+
+
+# -- the page --------------------------------------------------------------------
+@register
+class OpPage(Page):
+    name = "op"
+    order = 10
+
+    def href(self, op=None):
+        return f"{op}.html" if op else None
+
+    def links(self, report):
+        return [(self.href(op), op) for op in report.ops]
+
+    def write(self, report: Report) -> list[Path]:
+        written = []
+        for op in report.ops:
+            written += self._write_op(report, op)
+        return written
+
+    def _write_op(self, report: Report, op: str) -> list[Path]:
+        import impls
+
+        out, plots = report.out_dir, report.plots_dir
+        table = op_table(report.frame, op)
         # Cells that could not run here are listed once, under the table, not row by row.
         shown = table[table["status"] != "unavailable"]
         headers, rows = _display_rows(shown)
@@ -710,61 +489,46 @@ def write_report(dbs: list[str | Path], out_dir: Path, run_ids: list[str] | None
             row_cls = ["best" if label in fastest else "" for _ in headers]
             row_cls[headers.index("status")] = r["status"]
             classes.append(row_cls)
-        images = plot_op(table, op, plots_dir)
-        roofline = plot_roofline(table, op, plots_dir, runs)
-        heatmaps = plot_heatmap(table, op, plots_dir)
-        history = plot_history(dbs, op, plots_dir)
-        m_headers, m_rows, m_classes = _matrix(frame, op)
-        import impls
-
+        images = {
+            "size_plots": plot_op(table, op, plots),
+            "roofline": plot_roofline(table, op, plots, report.runs),
+            "heatmaps": plot_heatmap(table, op, plots),
+            "history": plot_history(report.dbs, op, plots),
+        }
         try:
             doc = impls.spec(op).doc
-        except KeyError:
+        except KeyError:  # an op only a plugin knew
             doc = ""
-        body = [
-            f"<h1>{html.escape(op)}</h1>",
-            provenance,
-            f"<pre class='note'>{html.escape(doc)}</pre>" if doc else "",
-            f"<p><a href='{gpu_report.page_name(op)}'>CPU against GPU</a></p>",
-            *(["<h2>Speedup over torch</h2>"] if heatmaps else []),
-            *(f"<p><img src='plots/{name}' alt='{op} speedup heatmap'></p>" for name in heatmaps),
-            "<h2>Time against problem size</h2>",
-            "<p class='note'>Lines are medians; bands span the rounds' interquartile range.</p>",
-            *(f"<p><img src='plots/{name}' alt='{op} time against problem size'></p>" for name in images),
-            "<h2>Results</h2>",
-            html_table(headers, rows, classes),
-            _work_note(frame, op),
-            _unavailable_note(frame, op),
-            *(["<h2>Roofline</h2>"] if roofline else []),
-            *(f"<p><img src='plots/{name}' alt='{op} roofline'></p>" for name in roofline),
-            *(["<h2>History</h2>"] if history else []),
-            *(f"<p><img src='plots/{name}' alt='{op} history across runs'></p>" for name in history),
-            "<h2>Correctness matrix</h2>",
-            html_table(m_headers, m_rows, m_classes),
-            "<h2>Runs</h2>",
-            _runs_html([r for r in runs if r["run_id"] in set(table["run_id"])]),
-        ]
-        page = out_dir / f"{op}.html"
-        page.write_text(html_page(f"{op} — Kernel Arena", "\n".join(body), nav))
-        (out_dir / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
-        table.drop(columns=["family"]).to_csv(out_dir / f"{op}.csv", index=False)
-        written += [page, out_dir / f"{op}.md", out_dir / f"{op}.csv"]
-        written += [plots_dir / n for n in images + roofline + heatmaps + history]
-        written += gpu_report.write_page(frame, op, runs, out_dir, nav, f"<p class='note'>{source}.</p>")
+        page = write_page(
+            out / f"{op}.html",
+            "op.html",
+            report,
+            op=op,
+            doc=doc,
+            gpu_page=report.href("cpu_vs_gpu", op),
+            results={"headers": headers, "rows": rows, "classes": classes},
+            work_notes=_work_notes(report.frame, op),
+            unavailable=_unavailable_notes(report.frame, op),
+            matrix=_matrix(report.frame, op),
+            runs_headers=RUNS_HEADERS,
+            runs=runs_rows(report.runs_of(table)),
+            **images,
+        )
+        (out / f"{op}.md").write_text(f"# {op}\n\n" + markdown_table(headers, rows))
+        table.drop(columns=["family"]).to_csv(out / f"{op}.csv", index=False)
+        return [page, out / f"{op}.md", out / f"{op}.csv", *(plots / n for names in images.values() for n in names)]
 
-        index += [
-            f"<h2><a href='{op}.html'>{html.escape(op)}</a></h2>",
-            html_table(*_summary_rows(frame, op)),
-            _unavailable_note(frame, op),
-            "<details><summary>correctness matrix</summary>",
-            html_table(m_headers, m_rows, m_classes),
-            "</details>",
-        ]
-    if not ops:
-        index.append("<p>No measurements in the selected runs.</p>")
-    else:
-        index.append(gpu_report.index_section(frame, ops))
-    index += ["<h2>Runs and machines</h2>", _runs_html(runs)]
-    (out_dir / "index.html").write_text(html_page("Kernel Arena report", "\n".join(index), nav))
-    written += [out_dir / "index.html", out_dir / "style.css"]
-    return written
+    def index_section(self, report: Report) -> str:
+        return render(
+            "op_index.html",
+            ops=[
+                {
+                    "name": op,
+                    "href": self.href(op),
+                    "summary": _summary_rows(report.frame, op),
+                    "unavailable": _unavailable_notes(report.frame, op),
+                    "matrix": _matrix(report.frame, op),
+                }
+                for op in report.ops
+            ],
+        )

@@ -5,7 +5,7 @@ settings it is measured under; a ``Measurement`` is what became of it.  The
 store's columns, the JSON and CSV exports, ``run --json`` and the report's
 columns all derive from the fields of ``Measurement`` below: a field added
 here reaches every one of them (and needs a schema migration in
-``bench/store.py``).
+``bench/storing/store.py``).
 """
 
 from __future__ import annotations

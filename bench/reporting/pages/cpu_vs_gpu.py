@@ -3,26 +3,22 @@ every GPU implementation, kernel alone and end to end (kernel + copying the
 inputs to the device + copying the result back); the problem size from which
 the GPU wins; its speedup per case.
 
-Built from the merged report frame (``bench.report.load``), so a CPU box's
-store and a GPU box's store compare on one page.  Every GPU figure carries
-the name of the device it was measured on.
+Built from the merged report frame (bench/reporting/frame.py), so a CPU
+box's store and a GPU box's store compare on one page.  Every GPU figure
+carries the name of the device it was measured on.  Its section of the
+index: each op's crossovers, or why there are none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from bench import report_common as common
-
-NO_GPU = (
-    "No GPU run in these stores: run <code>nox -s bench</code> on a machine with a CUDA device and merge its "
-    "store with this one: <code>python -m bench report --db cpu.sqlite --db gpu.sqlite</code>."
-)
+from bench.reporting import common
+from bench.reporting.page import Page, Report, register
 
 
 # -- the crossover ---------------------------------------------------------------------
@@ -176,33 +172,6 @@ def crossovers(table: pd.DataFrame) -> list[dict]:
 
 
 # -- text ---------------------------------------------------------------------------------------
-def gpu_summary(machine: dict) -> str:
-    """The GPU(s) of a run's machine, one phrase each: name, capability, SMs,
-    memory, L2, driver and runtime."""
-    gpus = machine.get("gpus") or []
-    if not gpus:
-        return "no GPU"
-    phrases = []
-    for g in gpus:
-        if "error" in g:
-            phrases.append(f"GPU query failed: {g['error']}")
-            continue
-        details = [f"compute capability {g.get('capability', '?')}"]
-        if g.get("sms"):
-            details.append(f"{g['sms']} SMs")
-        if g.get("memory_bytes"):
-            details.append(f"{g['memory_bytes'] / 2**30:.1f} GiB")
-        if g.get("l2_bytes"):
-            details.append(f"L2 {g['l2_bytes'] / 2**20:.0f} MiB")
-        driver = g.get("driver") or "?"
-        if g.get("driver_cuda"):
-            driver += f" (CUDA {g['driver_cuda']})"
-        details.append(f"driver {driver}")
-        details.append(f"CUDA runtime {g.get('cuda_runtime') or '?'}")
-        phrases.append(f"{g.get('name', 'GPU')} ({', '.join(details)})")
-    return "; ".join(phrases)
-
-
 def _peaks_text(runs: list[dict]) -> list[str]:
     lines = []
     for run in runs:
@@ -284,16 +253,12 @@ CASE_HEADERS = [
 ]
 
 
-def _why_no_gpu(frame: pd.DataFrame, op: str) -> str:
+def _cuda_states(frame: pd.DataFrame, op: str) -> list[str]:
     """What the stores hold for the op's cuda implementations, if anything."""
     part = frame[(frame["op"] == op) & (frame["device"] == "cuda")] if not frame.empty else frame
-    if part.empty:
-        return ""
-    states = sorted(
+    return sorted(
         {f"{r['impl']}: {r['status']}" + (f" ({r['error']})" if r["error"] else "") for _, r in part.iterrows()}
     )
-    listed = html.escape("; ".join(states))
-    return f"<p class='note'>CUDA implementations of {html.escape(op)} in these stores: {listed}.</p>"
 
 
 # -- plots -----------------------------------------------------------------------------------
@@ -353,73 +318,74 @@ def plot(table: pd.DataFrame, op: str, out_dir: Path) -> list[str]:
     return names
 
 
-# -- pages ------------------------------------------------------------------------------------
-def page_name(op: str) -> str:
-    return f"{op}-cpu-vs-gpu.html"
+# -- the page ------------------------------------------------------------------------------------
+def _has_ok(frame: pd.DataFrame, device: str, op: str | None = None) -> bool:
+    if frame.empty:
+        return False
+    rows = (frame["device"] == device) & (frame["status"] == "ok")
+    return bool((rows & (frame["op"] == op)).any() if op else rows.any())
 
 
-def write_page(frame: pd.DataFrame, op: str, runs: list[dict], out_dir: Path, nav: str, provenance: str) -> list[Path]:
-    """The op's CPU-against-GPU page (and its CSV and plots); returns the files written."""
-    table = comparison(frame, op)
-    body = [f"<h1>{html.escape(op)}: CPU against GPU</h1>", provenance]
-    written = []
-    has_gpu = not frame.empty and ((frame["op"] == op) & (frame["device"] == "cuda") & (frame["status"] == "ok")).any()
-    has_cpu = not frame.empty and ((frame["op"] == op) & (frame["device"] == "cpu") & (frame["status"] == "ok")).any()
-    if table.empty:
-        if not has_gpu:
-            body += [f"<p class='nogpu'>{NO_GPU}</p>", _why_no_gpu(frame, op)]
-        elif not has_cpu:
-            body.append(
-                f"<p class='nogpu'>No correct CPU measurement of {html.escape(op)} in these stores: run "
-                "<code>python -m bench run --device cpu</code> and merge its store with <code>--db</code>.</p>"
-            )
-        else:
-            body.append("<p class='nogpu'>The CPU and GPU runs share no case and dtype of this op.</p>")
-    else:
-        gpu_runs = [
-            r for r in runs if r["run_id"] in set(frame[(frame["op"] == op) & (frame["device"] == "cuda")]["run_id"])
-        ]
-        devices = [f"{gpu_summary(r.get('machine') or {})} (run {r['run_id']})" for r in gpu_runs]
-        body += [
-            "<p class='note'>Best CPU: the fastest correct CPU implementation of each case. GPU kernel: device "
-            "time per call between CUDA events, the L2 cache flushed before each call. End to end: kernel + "
-            "copying the inputs to the device (h2d) + copying the result back (d2h), each timed apart. "
-            "Speedup: best CPU time ÷ GPU time.</p>",
-            "<h2>Where the GPU starts to win</h2>",
-            common.html_table(CROSSOVER_HEADERS, _crossover_rows(crossovers(table))),
-            "<h2>Time against problem size</h2>",
-        ]
-        images = plot(table, op, out_dir / "plots")
-        body += [f"<p><img src='plots/{n}' alt='{op}: CPU against GPU, time against problem size'></p>" for n in images]
-        body += ["<h2>Per case</h2>", common.html_table(CASE_HEADERS, _case_rows(table)), "<h2>GPU</h2>"]
-        body += [f"<p>{html.escape(d)}</p>" for d in devices]
-        body += [f"<p>Peaks: {html.escape(line)}</p>" for line in _peaks_text(gpu_runs)]
-        csv = out_dir / f"{op}-cpu-vs-gpu.csv"
-        table.to_csv(csv, index=False)
-        written += [csv, *(out_dir / "plots" / n for n in images)]
-    body.append(f"<p><a href='{op}.html'>every measurement of {html.escape(op)}</a></p>")
-    page = out_dir / page_name(op)
-    page.write_text(common.html_page(f"{op}: CPU against GPU — Kernel Arena", "\n".join(body), nav))
-    return [page, *written]
+@register
+class CpuVsGpuPage(Page):
+    name = "cpu_vs_gpu"
+    order = 20
 
+    def href(self, op=None):
+        return f"{op}-cpu-vs-gpu.html" if op else None
 
-def index_section(frame: pd.DataFrame, ops: list[str]) -> str:
-    """The index's CPU-against-GPU section: each op's crossovers, or why there are none."""
-    parts = ["<h2>CPU against GPU</h2>"]
-    has_gpu = not frame.empty and ((frame["device"] == "cuda") & (frame["status"] == "ok")).any()
-    if not has_gpu:
-        return "\n".join([*parts, f"<p class='nogpu'>{NO_GPU}</p>"])
-    rows, missing = [], []
-    for op in ops:
-        found = crossovers(comparison(frame, op))
-        rows += _crossover_rows(found, op)
-        if not found:
-            missing.append(op)
-    links = ", ".join(f"<a href='{page_name(op)}'>{html.escape(op)}</a>" for op in ops)
-    parts += [f"<p>Pages: {links}.</p>", common.html_table(["op", *CROSSOVER_HEADERS], rows)]
-    if missing:
-        parts.append(
-            f"<p class='note'>No CPU-and-GPU comparison for {html.escape(', '.join(missing))}: "
-            "no correct measurement on one of the two in these stores.</p>"
+    def write(self, report: Report) -> list[Path]:
+        written = []
+        for op in report.ops:
+            written += self._write_op(report, op)
+        return written
+
+    def _write_op(self, report: Report, op: str) -> list[Path]:
+        """The op's CPU-against-GPU page (and its CSV and plots)."""
+        frame, out = report.frame, report.out_dir
+        table = comparison(frame, op)
+        context = {
+            "op": op,
+            "op_page": report.href("op", op),
+            "has_table": not table.empty,
+            "has_gpu": _has_ok(frame, "cuda", op),
+            "has_cpu": _has_ok(frame, "cpu", op),
+            "cuda_states": _cuda_states(frame, op),
+        }
+        written = []
+        if not table.empty:
+            gpu_runs = report.runs_of(frame[(frame["op"] == op) & (frame["device"] == "cuda")])
+            images = plot(table, op, report.plots_dir)
+            context |= {
+                "crossover_headers": CROSSOVER_HEADERS,
+                "crossovers": _crossover_rows(crossovers(table)),
+                "images": images,
+                "case_headers": CASE_HEADERS,
+                "cases": _case_rows(table),
+                "devices": [f"{common.gpu_summary(r.get('machine') or {})} (run {r['run_id']})" for r in gpu_runs],
+                "peaks": _peaks_text(gpu_runs),
+            }
+            csv = out / f"{op}-cpu-vs-gpu.csv"
+            table.to_csv(csv, index=False)
+            written += [csv, *(report.plots_dir / n for n in images)]
+        page = common.write_page(out / self.href(op), "cpu_vs_gpu.html", report, **context)
+        return [page, *written]
+
+    def index_section(self, report: Report) -> str:
+        if not report.ops:
+            return ""
+        rows, missing = [], []
+        if _has_ok(report.frame, "cuda"):
+            for op in report.ops:
+                found = crossovers(comparison(report.frame, op))
+                rows += _crossover_rows(found, op)
+                if not found:
+                    missing.append(op)
+        return common.render(
+            "cpu_vs_gpu_index.html",
+            has_gpu=_has_ok(report.frame, "cuda"),
+            pages=[(self.href(op), op) for op in report.ops],
+            headers=["op", *CROSSOVER_HEADERS],
+            rows=rows,
+            missing=missing,
         )
-    return "\n".join(parts)
