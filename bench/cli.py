@@ -393,10 +393,11 @@ def _run(args, threads) -> int:
     )
     config.selected_ops()  # fail early on an unknown op
     if config.cluster:
-        from bench.measuring.cluster import ClusterUnavailable, require_ray
+        from bench.measuring.cluster import ClusterUnavailable, check_reachable, require_ray
 
-        try:
-            require_ray()  # before any run is stored
+        try:  # before any run is stored
+            require_ray()
+            check_reachable(args.cluster)
         except ClusterUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

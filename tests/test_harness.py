@@ -7,11 +7,13 @@ import html
 import json
 import os
 import platform
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -574,4 +576,25 @@ def test_run_cluster_without_ray_says_how_to_install_it_and_stores_nothing(tmp_p
     code = cli.main(["run", "--cluster", "auto", "--op", "box_iou", "--quick", "--no-peaks", "--db", str(db)])
     assert code == 2
     assert "--cluster needs Ray: pip install 'kernel-arena[cluster]'" in capsys.readouterr().err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}", "no-port-here"])
+def test_run_cluster_at_an_address_where_nothing_answers_fails_at_once_and_stores_nothing(
+    tmp_path, monkeypatch, capsys, address
+):
+    """Ray retries a wrong address for minutes; the run says so at once."""
+    from bench import cli
+
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))  # Ray "installed"; never reached
+    with socket.socket() as closed:  # a port nothing listens on: bound, then released
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    db = tmp_path / "r.sqlite"
+    started = time.monotonic()
+    code = cli.main(["run", "--cluster", address.format(port=port), "--op", "box_iou", "--quick", "--db", str(db)])
+    assert code == 2 and time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    expected = "nothing answers at" if "{port}" in address else "is not 'auto', HOST:PORT or ray://HOST:PORT"
+    assert expected in err and err.count("\n") == 1
     assert not db.exists()

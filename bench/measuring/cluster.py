@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import os
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,6 +48,25 @@ def require_ray():
             "--cluster needs Ray: pip install 'kernel-arena[cluster]' (on this machine and on every node)"
         ) from None
     return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """ClusterUnavailable where nothing accepts a connection at ``address``
+    (HOST:PORT or ray://HOST:PORT): Ray itself would keep retrying for minutes.
+    'auto' is left to Ray, which answers at once where no cluster runs here."""
+    if address == "auto":
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnavailable(f"--cluster {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterUnavailable(
+            f"nothing answers at {address} ({exc}): start the cluster's head there (`ray start --head`) "
+            "or pass the address `ray start` printed"
+        ) from None
 
 
 class NodeMeasurer:
