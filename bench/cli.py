@@ -354,9 +354,13 @@ def _take_stored_settings(args) -> None:
     print(f"resuming run {args.resume} ({run['status']}) with its stored settings", file=sys.stderr)
 
 
+class Terminated(SystemExit):
+    """A run ended by SIGTERM or SIGHUP (its exit code 128 + the signal)."""
+
+
 def _terminated(signum, frame):
     """SIGTERM/SIGHUP end a run as Ctrl-C does: the run row says interrupted."""
-    raise SystemExit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 def _run(args, threads) -> int:

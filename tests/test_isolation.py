@@ -375,8 +375,8 @@ def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_pa
         assert proc.wait(5) == 128 + signal.SIGTERM
     else:  # a terminal's Ctrl-C reaches the whole process group: workers and fork server leave it to the runner
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(5) in (-signal.SIGINT, 128 + signal.SIGINT, 1)
-        assert "KeyboardInterrupt" in proc.stderr.read()
+        assert proc.wait(5) == -signal.SIGINT  # ended by the signal, as a shell expects of Ctrl-C
+    assert "interrupted" in proc.stderr.read().splitlines()
     assert _wait_until_group_gone(proc.pid) == []
     store = Store(db)
     (run,) = store.runs()
