@@ -594,14 +594,23 @@ def _headline(args, threads) -> int:
         internal = ("medians", "bound", "cost")
         print(json.dumps([{k: v for k, v in r.items() if k not in internal} for r in results], indent=1))
         return 0
-    print(f"{'op':<15}{'case':<20}{'best':<16}{'best':>10}{'torch':>10}{'torch/best':>12}{'of peak':>10}")
+    print(
+        f"{'op':<15}{'case':<20}{'best':<16}{'best':>10}{'torch':>10}{'torch/best (95% CI)':>22}"
+        f"{'of peak (95% CI)':>19}"
+    )
     for r in results:
         rate = "".join(f"  {v:,.0f} {k.replace('_per_s', '')}/s" for k, v in r.items() if k.endswith("_per_s"))
-        fraction = f"{r['fraction_of_peak']:.0%}" if r.get("fraction_of_peak") is not None else "-"
-        speedup = f"{r['speedup']:.2f}x" if r.get("speedup") else "-"
+        fraction = "-"
+        if r.get("fraction_of_peak") is not None:
+            fraction = f"{r['fraction_of_peak']:.0%}"
+            if r.get("fraction_of_peak_low") is not None:
+                fraction += f" ({r['fraction_of_peak_low']:.0%}-{r['fraction_of_peak_high']:.0%})"
+        speedup = "-"
+        if r.get("speedup"):
+            speedup = f"{r['speedup']:.2f}x ({r['speedup_low']:.2f}-{r['speedup_high']:.2f})"
         print(
             f"{r['op']:<15}{r['case']:<20}{r['best'] or '-':<16}{format_seconds(r['best_s']):>10}"
-            f"{format_seconds(r['torch_s']):>10}{speedup:>12}{fraction:>10}{rate}"
+            f"{format_seconds(r['torch_s']):>10}{speedup:>22}{fraction:>19}{rate}"
         )
     for r in results:
         for name, failure in r["failures"].items():

@@ -10,9 +10,14 @@ rather than taking the comparison down; in this process with
 ``in_process``.  The rounds then ask each contender in turn, in a shuffled
 order, for one round of calls timed where they run.
 
-For each case: the fastest correct implementation that is not the baseline,
-its median, the baseline's median, the ratio baseline / best and the
-fraction of the machine's peak it reaches.
+The roof that bounds the case (the best GEMM engine, or STREAM on arrays
+beyond or within the last-level cache) takes part in the same rounds, in
+this process.  For each case: the fastest correct implementation that is not
+the baseline, its median, the baseline's median, and two ratios taken round
+by round, so that a slow stretch of a shared machine falls on both sides of
+each: the baseline's time over the best's (the speedup) and the best's rate
+over the roof's (the fraction of peak); each the median over rounds with a
+95 % bootstrap interval of that median.
 """
 
 from __future__ import annotations
@@ -21,11 +26,50 @@ import math
 import random
 import statistics
 
+import numpy as np
+import scipy.stats
+
 import impls
 from bench.measuring import peaks as _peaks
+from bench.measuring import timer
 from bench.measuring.cell import BASELINE_BACKEND, Cell, MeasureSettings, is_baseline
 
 ROUND_TIME = 2e-3  # seconds per implementation per round: keeps the clock's cost out of µs calls
+CONFIDENCE = 0.95  # of the intervals of the median per-round ratios
+
+
+def median_interval(values: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """The median of per-round ratios and a percentile-bootstrap interval of
+    it (SciPy); with fewer than three rounds, their range."""
+    if len(values) < 3:
+        return statistics.median(values), min(values), max(values)
+    found = scipy.stats.bootstrap(
+        (np.asarray(values),), np.median, confidence_level=CONFIDENCE, n_resamples=2000, method="percentile",
+        random_state=seed,
+    )  # fmt: skip
+    low, high = found.confidence_interval
+    return statistics.median(values), float(low), float(high)
+
+
+def _roof(bound: str, machine_peaks: dict, roofs: dict):
+    """The roof probe for ``bound``, made once per run (``roofs`` keeps it);
+    None where the peaks do not say which engine or cache to probe (peaks
+    stored by an older version, or written by hand)."""
+    if bound not in roofs:
+        try:
+            roofs[bound] = _peaks.roof_probe(bound, machine_peaks)
+        except (KeyError, TypeError, ValueError):
+            roofs[bound] = None
+    return roofs[bound]
+
+
+def _roof_round(probe, number: int) -> float:
+    """One timed round of a roof probe: its rate (GFLOP/s or GB/s)."""
+    call, work, _ = probe
+    start = timer.CLOCK()
+    for _ in range(number):
+        call()
+    return work * number / (timer.CLOCK() - start)
 
 
 def _candidates(spec, case, names=None):
@@ -38,12 +82,15 @@ def _candidates(spec, case, names=None):
 
 
 def headline_case(
-    spec, case, rounds: int, machine_peaks: dict | None, executor, log=lambda message: None, names=None
+    spec, case, rounds: int, machine_peaks: dict | None, executor, log=lambda message: None, names=None,
+    roofs: dict | None = None,
 ) -> dict:
-    """``names``: only these implementations (default: every available one)."""
+    """``names``: only these implementations (default: every available one).
+    ``roofs``: the roof probes made so far in this run, shared across cases."""
     from bench.measuring.executors import ContenderFailed
 
     settings = executor.settings
+    roofs = {} if roofs is None else roofs
     contenders, failures = {}, {}
     for impl in _candidates(spec, case, names):
         contender = executor.contend(Cell(spec.name, impl.name, "cpu", case.name, "float32", settings))
@@ -52,51 +99,83 @@ def headline_case(
             failures[impl.name] = {"status": m.status, "error": m.error}
             log(f"  {impl.name}: {m.status} {m.error or ''}".rstrip())
             continue
-        first = m.first_call_s
-        number = max(1, math.ceil(ROUND_TIME / max(first, 1e-9))) if first < ROUND_TIME else 1
-        contenders[impl.name] = {"impl": impl, "contender": contender, "number": number, "times": []}
+        contenders[impl.name] = {"impl": impl, "round": contender.round, "number": _number(m.first_call_s),
+                                 "times": []}  # fmt: skip
+    # The case's data as the executor made it for the checks (made if any contender was checked).
+    data = executor.case_data(spec, case, "float32", settings.seed) if contenders else None
+    costs = {name: _cost(spec, data, e["impl"]) for name, e in contenders.items()}
+    # The roofs that bound the case (one, unless an implementation performs fewer FLOPs), as contenders too.
+    bounds = {_peaks.fraction_of_peak(f, b, 1.0, machine_peaks, w)[1] for f, b, w in costs.values()} - {None}
+    for bound in sorted(bounds):
+        probe = _roof(bound, machine_peaks, roofs)
+        if probe is not None:
+            start = timer.CLOCK()
+            probe[0]()  # a first call, which also sizes its rounds
+            number = _number(timer.CLOCK() - start)
+            contenders[f"roof:{bound}"] = {"round": lambda n, p=probe: _roof_round(p, n), "number": number,
+                                           "times": []}  # fmt: skip
 
     order = list(contenders)
     for _ in range(rounds):
-        random.shuffle(order)  # no implementation always runs right after the same neighbour
+        random.shuffle(order)  # no contender always runs right after the same neighbour
         for name in list(order):
             entry = contenders[name]
             try:
-                entry["times"].append(entry["contender"].round(entry["number"]))
+                entry["times"].append(entry["round"](entry["number"]))
             except ContenderFailed as exc:
                 failures[name] = {"status": exc.measurement.status, "error": exc.measurement.error}
                 log(f"  {name}: {exc.measurement.status} in a timed round: {exc.measurement.error}")
                 order.remove(name)
                 del contenders[name]
 
-    medians = {name: statistics.median(e["times"]) for name, e in contenders.items() if e["times"]}
-    baseline = next((n for n in medians if is_baseline(contenders[n]["impl"].backend, n)), None)
-    others = {n: t for n, t in medians.items() if contenders[n]["impl"].backend != BASELINE_BACKEND}
+    roof_rates = {n[len("roof:"):]: e["times"] for n, e in contenders.items() if n.startswith("roof:")}
+    timed = {n: e for n, e in contenders.items() if not n.startswith("roof:") and e["times"]}
+    medians = {name: statistics.median(e["times"]) for name, e in timed.items()}
+    baseline = next((n for n in medians if is_baseline(timed[n]["impl"].backend, n)), None)
+    others = {n: t for n, t in medians.items() if timed[n]["impl"].backend != BASELINE_BACKEND}
     result = {"op": spec.name, "case": case.name, "medians": medians, "failures": failures}
     torch_s = medians.get(baseline) if baseline else None
+    none = dict.fromkeys(("speedup", "speedup_low", "speedup_high", "fraction_of_peak", "fraction_of_peak_low",
+                          "fraction_of_peak_high", "roof"))  # fmt: skip
     if not others:
-        return {**result, "best": None, "best_s": None, "torch_s": torch_s, "speedup": None, "fraction_of_peak": None}
+        return {**result, "best": None, "best_s": None, "torch_s": torch_s, **none}
     best = min(others, key=others.get)
-    best_s = others[best]
-    # The case's data as the executor made it for the checks (a contender was checked, so it was made).
-    data = executor.case_data(spec, case, "float32", settings.seed)
-    work = contenders[best]["impl"].work_flops(data["inputs"])  # a fast algorithm's own FLOPs, where declared
-    flops = data["flops"] if work is None else work
-    cost = (flops, data["bytes"], spec.flops_are_work)
-    fraction, bound = _peaks.fraction_of_peak(cost[0], cost[1], best_s, machine_peaks, cost[2])
-    result.update(
-        cost=cost,
-        best=best,
-        best_s=best_s,
-        torch_s=torch_s,
-        speedup=(torch_s / best_s) if torch_s else None,
-        fraction_of_peak=fraction,
-        bound=bound,
+    best_s, best_times = others[best], timed[best]["times"]
+    result.update(none, cost=costs[best], best=best, best_s=best_s, torch_s=torch_s)
+    if torch_s:
+        per_round = [t / b for t, b in zip(timed[baseline]["times"], best_times)]
+        result["speedup"], result["speedup_low"], result["speedup_high"] = median_interval(per_round)
+    flops, nbytes, flops_are_work = costs[best]
+    result["fraction_of_peak"], result["bound"] = _peaks.fraction_of_peak(
+        flops, nbytes, best_s, machine_peaks, flops_are_work
     )
+    rates = roof_rates.get(result["bound"])
+    if rates:  # the best's rate over the roof's, round by round
+        key = roofs[result["bound"]][2]
+        per_round = [
+            _peaks.fraction_of_peak(flops, nbytes, seconds, {**machine_peaks, key: rate}, flops_are_work)[0]
+            for seconds, rate in zip(best_times, rates)
+        ]
+        result["fraction_of_peak"], result["fraction_of_peak_low"], result["fraction_of_peak_high"] = (
+            median_interval(per_round)
+        )
+        result["roof"] = {"bound": result["bound"], "rate": statistics.median(rates),
+                          "unit": "GFLOP/s" if result["bound"] == "compute" else "GB/s"}  # fmt: skip
     throughput = data["throughput"]
     if throughput:
         result[f"{throughput[1]}_per_s"] = throughput[0] / best_s
     return result
+
+
+def _number(first_call_s: float) -> int:
+    """Calls per round: enough for ROUND_TIME where one call is shorter."""
+    return max(1, math.ceil(ROUND_TIME / max(first_call_s, 1e-9))) if first_call_s < ROUND_TIME else 1
+
+
+def _cost(spec, data, impl) -> tuple:
+    """(FLOPs the implementation performs, bytes, whether FLOPs are the op's work)."""
+    work = impl.work_flops(data["inputs"])  # a fast algorithm's own FLOPs, where declared
+    return (data["flops"] if work is None else work), data["bytes"], spec.flops_are_work
 
 
 def run_headline(
@@ -110,16 +189,15 @@ def run_headline(
     plugins: tuple[str, ...] = (),
     names: list[str] | None = None,
 ):
-    """Every headline case; the machine's peaks are probed before and after
-    and the higher of each taken (a neighbour busy during one short probe
-    would otherwise lower the roof and push fractions past 1)."""
+    """Every headline case.  The machine's peaks are probed once, to choose
+    each case's roof; the roofs themselves are timed in each case's rounds."""
     from bench.measuring.executors import InProcess, Workers
 
     settings = MeasureSettings(budget=budget, threads=threads)
     executor = InProcess(settings) if in_process else Workers(settings, plugins)
-    before = _peaks.measure_peaks(0.3)
-    log(f"peaks: GEMM {before['gemm_gflops']:.0f} GFLOP/s, bandwidth {before['bandwidth_gbps']:.0f} GB/s")
-    results = []
+    machine_peaks = _peaks.measure_peaks(0.3)
+    log(f"peaks: GEMM {machine_peaks['gemm_gflops']:.0f} GFLOP/s, bandwidth {machine_peaks['bandwidth_gbps']:.0f} GB/s")
+    results, roofs = [], {}
     try:
         for op in impls.ops():
             spec = impls.spec(op)
@@ -128,19 +206,11 @@ def run_headline(
             for case_name in spec.headline:
                 log(f"{op} {case_name}")
                 case = spec.case(case_name)
-                results.append(headline_case(spec, case, rounds, before, executor, log=log, names=names))
+                results.append(
+                    headline_case(spec, case, rounds, machine_peaks, executor, log=log, names=names, roofs=roofs)
+                )
         executor.close()
     except BaseException:
         executor.close(now=True)
         raise
-    after = _peaks.measure_peaks(0.3)
-    best_of = ("gemm_gflops", "bandwidth_gbps", "cache_bandwidth_gbps")
-    machine_peaks = {**after, **{k: max(before[k], after[k]) for k in best_of if k in before and k in after}}
-    log(f"peaks after: GEMM {after['gemm_gflops']:.0f} GFLOP/s, bandwidth {after['bandwidth_gbps']:.0f} GB/s")
-    for result in results:
-        if result.get("cost") and result.get("best_s"):
-            flops, nbytes, flops_are_work = result["cost"]
-            result["fraction_of_peak"], result["bound"] = _peaks.fraction_of_peak(
-                flops, nbytes, result["best_s"], machine_peaks, flops_are_work
-            )
     return machine_peaks, results

@@ -22,7 +22,7 @@ GEMM_SIZES = (2048, 3072)
 STREAM_BYTES = 256 * 2**20  # per array: 8x a 32 MiB L3, so every pass streams from DRAM
 
 
-def gemm_engines() -> dict:
+def gemm_engines(sizes=GEMM_SIZES) -> dict:
     """The GEMMs torch offers on the CPU, each as a zero-argument call per
     size: MKL/OpenBLAS through torch.mm, and oneDNN's matmul (the operator
     torch.compile emits for linear layers), where this torch has it.  On AMD
@@ -33,7 +33,7 @@ def gemm_engines() -> dict:
 
     engines = {}
     onednn = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-    for n in GEMM_SIZES:
+    for n in sizes:
         a, b = torch.rand(n, n), torch.rand(n, n)
         out = torch.empty(n, n)
         engines[f"mm_{n}"] = (n, lambda a=a, b=b, out=out: torch.mm(a, b, out=out))
@@ -55,17 +55,27 @@ def gemm_gflops(min_time: float = 0.5) -> dict:
     return {"best": max(rates.values()), **rates}
 
 
-def stream_gbps(min_time: float = 0.5, array_bytes: int = STREAM_BYTES) -> dict:
+def stream_probes(array_bytes: int = STREAM_BYTES) -> dict:
     """Copy (read a, write b: 2 arrays moved) and triad (a = b + s*c: 3
-    arrays moved), through torch so the run's thread count applies.  Arrays
-    are written once before timing, so page faults are not counted."""
+    arrays moved), through torch so the run's thread count applies, each as
+    (call, bytes one call moves).  Arrays are written here, before any
+    timing, so page faults are not counted."""
     import torch
 
     n = array_bytes // 4
     a, b, c = (torch.ones(n) for _ in range(3))
-    copy = timer.measure(lambda: b.copy_(a), min_time=min_time, min_rounds=3)
-    triad = timer.measure(lambda: torch.add(b, c, alpha=3.0, out=a), min_time=min_time, min_rounds=3)
-    return {"copy": 2 * array_bytes / copy.min / 1e9, "triad": 3 * array_bytes / triad.min / 1e9}
+    return {
+        "copy": (lambda: b.copy_(a), 2 * array_bytes),
+        "triad": (lambda: torch.add(b, c, alpha=3.0, out=a), 3 * array_bytes),
+    }
+
+
+def stream_gbps(min_time: float = 0.5, array_bytes: int = STREAM_BYTES) -> dict:
+    """Best GB/s of copy and triad on arrays of ``array_bytes``."""
+    rates = {}
+    for name, (call, moved) in stream_probes(array_bytes).items():
+        rates[name] = moved / timer.measure(call, min_time=min_time, min_rounds=3).min / 1e9
+    return rates
 
 
 def last_level_cache_bytes() -> int | None:
@@ -117,7 +127,8 @@ def measure_peaks(min_time: float = 0.5) -> dict:
         "harness_overhead_s": harness_overhead_s(),
     }
     if cache:
-        peaks.update(llc_bytes=llc, cache_bandwidth_gbps=max(cache.values()))
+        peaks.update(llc_bytes=llc, cache_bandwidth_gbps=max(cache.values()), cache_copy_gbps=cache["copy"],
+                     cache_triad_gbps=cache["triad"])
     peaks["measured_in_s"] = time.monotonic() - started
     return peaks
 
@@ -141,6 +152,25 @@ def fraction_of_peak(flops, nbytes, seconds, peaks, flops_are_work: bool = True)
     memory_flops = intensity * bandwidth * 1e9
     bound = "compute" if peak_flops <= memory_flops else memory
     return (flops / seconds) / min(peak_flops, memory_flops), bound
+
+
+def roof_probe(bound: str, peaks: dict) -> tuple:
+    """The probe of the roof that bounds a case, to be timed in the same
+    rounds as the case's implementations: (call, the work one call does in
+    the roof's unit -- GFLOP for "compute", GB for "memory" and "cache" --,
+    the peaks' key it stands for): the same yardstick as ``peaks``, the
+    GEMM engine and size that measured best, the faster of copy and triad."""
+    if bound == "compute":
+        engines = peaks["gemm_engines_gflops"]
+        name = max(engines, key=engines.get)
+        n = int(name.rsplit("_", 1)[1])
+        _, call = gemm_engines((n,))[name]
+        return call, 2.0 * n**3 / 1e9, "gemm_gflops"
+    array_bytes = peaks["llc_bytes"] // 8 if bound == "cache" else STREAM_BYTES
+    prefix = "cache" if bound == "cache" else "stream"
+    rates = {k: peaks.get(f"{prefix}_{k}_gbps") or 0.0 for k in ("copy", "triad")}
+    call, moved = stream_probes(array_bytes)[max(rates, key=rates.get)]
+    return call, moved / 1e9, "cache_bandwidth_gbps" if bound == "cache" else "bandwidth_gbps"
 
 
 # -- the GPU's peaks (through bench.measuring.gpu's device object) ------------------------------
