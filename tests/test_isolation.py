@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stuck import wait_or_show_stacks
 
 import impls
 from bench.measuring.cell import MeasureSettings
@@ -44,7 +45,7 @@ def _start(*args) -> subprocess.Popen:
     """The CLI in a session of its own, so that its fork server and workers
     can be found by process group afterwards."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bench", *args],
+        [sys.executable, "-X", "faulthandler", "-m", "bench", *args],  # stacks on SIGABRT (tests/stuck.py)
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -372,10 +373,10 @@ def test_sigterm_or_ctrl_c_marks_the_run_interrupted_and_ends_its_workers(tmp_pa
     # waited for (one by one they had taken over 60 s to exit on a busy machine).
     if how == "SIGTERM":
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(5) == 128 + signal.SIGTERM
+        assert wait_or_show_stacks(proc, 5) == 128 + signal.SIGTERM
     else:  # a terminal's Ctrl-C reaches the whole process group: workers and fork server leave it to the runner
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(5) == -signal.SIGINT  # ended by the signal, as a shell expects of Ctrl-C
+        assert wait_or_show_stacks(proc, 5) == -signal.SIGINT  # ended by the signal, as a shell expects of Ctrl-C
     assert "interrupted" in proc.stderr.read().splitlines()
     assert _wait_until_group_gone(proc.pid) == []
     store = Store(db)
