@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stuck import wait_or_show_stacks
+from signalled import default_sigint, wait_or_show_stacks
 
 from bench.storing.store import Store
 
@@ -191,6 +191,7 @@ def test_ctrl_c_ends_a_cluster_run_and_its_actors_within_seconds(cluster, tmp_pa
         [sys.executable, "-X", "faulthandler", "-m", "bench", "run", "--cluster", cluster.address, "--op", "nms",
          *FAST, "--db", str(db), "--backend", "python"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     _wait_for_rows(db, "node-a", 1, proc)
     assert len(_processes_named("ray::NodeMeasurer", cluster)) == 2  # one actor a node, measuring

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stuck import wait_or_show_stacks
+from signalled import default_sigint, wait_or_show_stacks
 
 import impls
 from bench.measuring.cell import MeasureSettings
@@ -45,12 +45,13 @@ def _start(*args) -> subprocess.Popen:
     """The CLI in a session of its own, so that its fork server and workers
     can be found by process group afterwards."""
     return subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", "-m", "bench", *args],  # stacks on SIGABRT (tests/stuck.py)
+        [sys.executable, "-X", "faulthandler", "-m", "bench", *args],  # stacks on SIGABRT (tests/signalled.py)
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
 
 

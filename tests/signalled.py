@@ -1,6 +1,7 @@
-"""What a test shows when a process it signalled does not end in time: the
-state of its process group and its Python stacks (it runs with ``-X
-faulthandler``, which dumps every thread's stack on SIGABRT)."""
+"""Processes a test signals: started with Ctrl-C's default disposition, and
+shown (their group's states, their Python stacks: they run with ``-X
+faulthandler``, which dumps every thread's stack on SIGABRT) when they do
+not end in time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: SIGINT as a terminal's job gets it.  A test run in
+    the background (``pytest &``, ``nohup``) inherits SIGINT ignored, and a
+    Python started so ignores it too: Ctrl-C would never reach the run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def group_states(pgid: int) -> list[str]:
